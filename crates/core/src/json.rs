@@ -1,0 +1,105 @@
+//! JSON documents with a size limit, and the canonical text every backend stores.
+
+use serde_json::{Map, Value};
+
+use crate::limits::MAX_JSON_BYTES;
+use crate::{Error, Result};
+
+/// A JSON object (model configuration, prediction features).
+pub type JsonObject = Map<String, Value>;
+
+/// The canonical text of a JSON value: compact, object keys sorted by their bytes at every depth.
+/// Two values are equal as JSON exactly when their canonical texts are equal; this is how a label
+/// is judged correct (`actual == prediction`) by every backend and by [`crate::MemoryStore`].
+///
+/// The keys are sorted here rather than relying on serde_json's map order, which another crate in
+/// the build can switch to insertion order with serde_json's `preserve_order` feature.
+pub fn canonical(value: &Value) -> String {
+    let mut out = String::with_capacity(64);
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&scalar_text(&Value::String(key.clone())));
+                out.push(':');
+                write_canonical(value, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar_text(scalar)),
+    }
+}
+
+fn scalar_text(value: &Value) -> String {
+    // Serializing a `Value` cannot fail: its keys are strings and its numbers are finite.
+    serde_json::to_string(value).expect("serializing a serde_json::Value cannot fail")
+}
+
+/// Checks that `value`, serialized, is at most [`MAX_JSON_BYTES`] and returns its canonical text.
+pub(crate) fn checked(field: &'static str, value: &Value) -> Result<String> {
+    let text = canonical(value);
+    if text.len() > MAX_JSON_BYTES {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "JSON is {} bytes, the limit is {MAX_JSON_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    Ok(text)
+}
+
+/// Checks a JSON object the same way as [`checked`].
+pub(crate) fn checked_object(field: &'static str, value: &JsonObject) -> Result<()> {
+    let len = serde_json::to_vec(value)
+        .expect("serializing a serde_json::Map cannot fail")
+        .len();
+    if len > MAX_JSON_BYTES {
+        return Err(Error::invalid(
+            field,
+            format!("JSON is {len} bytes, the limit is {MAX_JSON_BYTES}"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_sorts_keys() {
+        let a: Value = serde_json::from_str(r#"{"b":1,"a":[true,null]}"#).unwrap();
+        assert_eq!(canonical(&a), r#"{"a":[true,null],"b":1}"#);
+        assert_eq!(canonical(&json!("x")), "\"x\"");
+    }
+
+    #[test]
+    fn size_limit() {
+        let big = json!("x".repeat(MAX_JSON_BYTES));
+        assert!(checked("prediction", &big).is_err());
+        assert!(checked("prediction", &json!({"ok": 1})).is_ok());
+    }
+}

@@ -1,0 +1,34 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+
+mod error;
+pub mod json;
+pub mod limits;
+mod memory;
+mod metadata;
+mod name;
+mod prediction;
+mod redact;
+mod store;
+pub mod time;
+pub mod validate;
+mod version;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{BoxError, Error, ErrorKind, Result};
+pub use memory::MemoryStore;
+pub use metadata::{ModelMetadata, ModelMetadataBuilder};
+pub use name::{Alias, ModelName};
+pub use prediction::{
+    labels_match, Accuracy, ConfidenceBaseline, Label, Prediction, PredictionBuilder,
+};
+pub use redact::redact_url;
+pub use store::{ModelRegistry, ModelRegistryExt, PredictionStore, PredictionStoreExt, Store};
+pub use time::Timestamp;
+pub use version::Version;
+
+/// Re-exported so that implementors use the same `async_trait` as the traits.
+pub use async_trait::async_trait;

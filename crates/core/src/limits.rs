@@ -1,0 +1,26 @@
+//! Size limits every store enforces, checked in the value-object constructors so that an oversized
+//! value never reaches a backend.
+//!
+//! The limits keep one record small enough to be written and read in microseconds and to fit
+//! comfortably in a cache entry; they are far above what a model record or a prediction needs.
+
+/// Longest model name, in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 255;
+/// Longest version string, in bytes.
+pub const MAX_VERSION_BYTES: usize = 50;
+/// Longest alias, in bytes of UTF-8.
+pub const MAX_ALIAS_BYTES: usize = 255;
+/// Longest short text field (model type, environment, metric name, tag key or value), in bytes.
+pub const MAX_SHORT_TEXT_BYTES: usize = 255;
+/// Longest description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 4096;
+/// Most entries in the performance metrics or in the tags of one model version.
+pub const MAX_MAP_ENTRIES: usize = 256;
+/// Largest JSON document (model configuration, prediction, actual, features), serialized, in bytes.
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+/// Most predictions (or labels) in one batch call.
+pub const MAX_BATCH_LEN: usize = 10_000;
+/// Largest `limit` of a recent-predictions read.
+pub const MAX_RECENT_LIMIT: usize = 10_000;
+/// Largest window of an accuracy read (newest N labelled predictions).
+pub const MAX_ACCURACY_WINDOW: usize = 1_000_000;

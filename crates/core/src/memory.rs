@@ -1,0 +1,307 @@
+//! [`MemoryStore`]: the in-memory reference implementation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    validate, Accuracy, Alias, ConfidenceBaseline, Error, Label, ModelMetadata, ModelName,
+    ModelRegistry, Prediction, PredictionStore, Result, Version,
+};
+
+/// A complete store kept in memory, written to be obviously right rather than fast.
+///
+/// It is the oracle of the conformance suite's model-based property test (every backend must
+/// give the results it gives) and a test double for code that uses a store. Nothing is persisted.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use mlstore_core::{MemoryStore, ModelMetadata, ModelName, ModelRegistry, Version};
+/// let store = MemoryStore::new();
+/// let name = ModelName::new("fraud").unwrap();
+/// let m = ModelMetadata::builder(name.clone(), Version::new("1.0.0").unwrap(), "xgboost")
+///     .build()
+///     .unwrap();
+/// store.register(&m).await.unwrap();
+/// assert_eq!(store.latest(&name).await.unwrap(), Some(m));
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    models: BTreeMap<ModelName, BTreeMap<Version, ModelMetadata>>,
+    aliases: BTreeMap<(ModelName, Alias), Version>,
+    predictions: HashMap<Uuid, Prediction>,
+    baselines: BTreeMap<(ModelName, Version), ConfidenceBaseline>,
+}
+
+impl State {
+    fn has_version(&self, name: &ModelName, version: &Version) -> bool {
+        self.models
+            .get(name)
+            .is_some_and(|versions| versions.contains_key(version))
+    }
+
+    fn require_version(&self, name: &ModelName, version: &Version) -> Result<()> {
+        if self.has_version(name, version) {
+            Ok(())
+        } else {
+            Err(not_found_version(name, version))
+        }
+    }
+
+    /// Predictions of one version, newest first.
+    fn newest_first(&self, name: &ModelName, version: &Version) -> Vec<&Prediction> {
+        let mut found: Vec<&Prediction> = self
+            .predictions
+            .values()
+            .filter(|p| p.model() == name && p.version() == version)
+            .collect();
+        found.sort_by(|a, b| (b.timestamp(), b.id()).cmp(&(a.timestamp(), a.id())));
+        found
+    }
+}
+
+fn not_found_version(name: &ModelName, version: &Version) -> Error {
+    Error::not_found(format!("model version {name:?} {version}"))
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated: every write below
+        // checks first and then mutates, so a poisoned lock still guards consistent data.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl ModelRegistry for MemoryStore {
+    async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
+        let mut state = self.write();
+        let versions = state.models.entry(metadata.name().clone()).or_default();
+        if versions.contains_key(metadata.version()) {
+            return Err(Error::already_exists(format!(
+                "model version {:?} {}",
+                metadata.name(),
+                metadata.version()
+            )));
+        }
+        versions.insert(metadata.version().clone(), metadata.clone());
+        Ok(())
+    }
+
+    async fn get(&self, name: &ModelName, version: &Version) -> Result<Option<ModelMetadata>> {
+        Ok(self
+            .read()
+            .models
+            .get(name)
+            .and_then(|versions| versions.get(version))
+            .cloned())
+    }
+
+    async fn latest(&self, name: &ModelName) -> Result<Option<ModelMetadata>> {
+        Ok(self
+            .read()
+            .models
+            .get(name)
+            .and_then(|versions| versions.values().next_back())
+            .cloned())
+    }
+
+    async fn versions(&self, name: &ModelName) -> Result<Vec<ModelMetadata>> {
+        Ok(self
+            .read()
+            .models
+            .get(name)
+            .map(|versions| versions.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn list_models(&self) -> Result<Vec<ModelName>> {
+        Ok(self.read().models.keys().cloned().collect())
+    }
+
+    async fn update(&self, metadata: &ModelMetadata) -> Result<()> {
+        let mut state = self.write();
+        let stored = state
+            .models
+            .get_mut(metadata.name())
+            .and_then(|versions| versions.get_mut(metadata.version()))
+            .ok_or_else(|| not_found_version(metadata.name(), metadata.version()))?;
+        *stored = metadata
+            .to_builder()
+            .created_at(stored.created_at())
+            .build()?;
+        Ok(())
+    }
+
+    async fn delete(&self, name: &ModelName, version: &Version) -> Result<()> {
+        let mut state = self.write();
+        state.require_version(name, version)?;
+        let versions = state.models.get_mut(name).expect("checked above");
+        versions.remove(version);
+        if versions.is_empty() {
+            state.models.remove(name);
+        }
+        state
+            .aliases
+            .retain(|(n, _), v| !(n == name && v == version));
+        state
+            .predictions
+            .retain(|_, p| !(p.model() == name && p.version() == version));
+        state.baselines.remove(&(name.clone(), version.clone()));
+        Ok(())
+    }
+
+    async fn set_alias(&self, name: &ModelName, alias: &Alias, version: &Version) -> Result<()> {
+        let mut state = self.write();
+        state.require_version(name, version)?;
+        state
+            .aliases
+            .insert((name.clone(), alias.clone()), version.clone());
+        Ok(())
+    }
+
+    async fn resolve_alias(&self, name: &ModelName, alias: &Alias) -> Result<Option<Version>> {
+        Ok(self
+            .read()
+            .aliases
+            .get(&(name.clone(), alias.clone()))
+            .cloned())
+    }
+
+    async fn remove_alias(&self, name: &ModelName, alias: &Alias) -> Result<()> {
+        self.write()
+            .aliases
+            .remove(&(name.clone(), alias.clone()))
+            .map(|_| ())
+            .ok_or_else(|| Error::not_found(format!("alias {alias:?} of model {name:?}")))
+    }
+}
+
+#[async_trait]
+impl PredictionStore for MemoryStore {
+    async fn store_prediction(&self, prediction: &Prediction) -> Result<()> {
+        self.store_predictions(std::slice::from_ref(prediction)).await
+    }
+
+    async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()> {
+        validate::prediction_batch(predictions)?;
+        let mut state = self.write();
+        for p in predictions {
+            state.require_version(p.model(), p.version())?;
+        }
+        for p in predictions {
+            if state.predictions.contains_key(&p.id()) {
+                return Err(Error::already_exists(format!("prediction {}", p.id())));
+            }
+        }
+        for p in predictions {
+            state.predictions.insert(p.id(), p.clone());
+        }
+        Ok(())
+    }
+
+    async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()> {
+        self.record_actuals(&[Label::new(id, actual.clone())?]).await
+    }
+
+    async fn record_actuals(&self, labels: &[Label]) -> Result<()> {
+        validate::label_batch(labels)?;
+        let mut state = self.write();
+        let mut labelled = Vec::with_capacity(labels.len());
+        for label in labels {
+            let stored = state
+                .predictions
+                .get(&label.id())
+                .ok_or_else(|| Error::not_found(format!("prediction {}", label.id())))?;
+            labelled.push(
+                stored
+                    .to_builder()
+                    .actual(Some(label.actual().clone()))
+                    .build()?,
+            );
+        }
+        for p in labelled {
+            state.predictions.insert(p.id(), p);
+        }
+        Ok(())
+    }
+
+    async fn recent_predictions(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        limit: usize,
+    ) -> Result<Vec<Prediction>> {
+        validate::recent_limit(limit)?;
+        let state = self.read();
+        state.require_version(model, version)?;
+        Ok(state
+            .newest_first(model, version)
+            .into_iter()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn accuracy(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: usize,
+    ) -> Result<Accuracy> {
+        validate::accuracy_window(window)?;
+        let state = self.read();
+        state.require_version(model, version)?;
+        let labelled: Vec<bool> = state
+            .newest_first(model, version)
+            .into_iter()
+            .filter_map(Prediction::is_correct)
+            .take(window)
+            .collect();
+        let correct = labelled.iter().filter(|c| **c).count();
+        Accuracy::new(correct as u64, labelled.len() as u64)
+    }
+
+    async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
+        let mut state = self.write();
+        state.require_version(baseline.model(), baseline.version())?;
+        state.baselines.insert(
+            (baseline.model().clone(), baseline.version().clone()),
+            baseline.clone(),
+        );
+        Ok(())
+    }
+
+    async fn baseline(
+        &self,
+        model: &ModelName,
+        version: &Version,
+    ) -> Result<Option<ConfidenceBaseline>> {
+        Ok(self
+            .read()
+            .baselines
+            .get(&(model.clone(), version.clone()))
+            .cloned())
+    }
+}

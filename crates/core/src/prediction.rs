@@ -1,0 +1,475 @@
+//! Predictions, their late labels, accuracy and confidence baselines.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::json::{checked, checked_object, JsonObject};
+use crate::time::{self, Timestamp};
+use crate::{Error, ModelName, Result, Version};
+
+/// Checks a confidence (or a mean of confidences): finite, 0.0 to 1.0.
+fn check_unit_interval(field: &'static str, value: f64) -> Result<()> {
+    if !value.is_finite() || !(0.0..=1.0).contains(&value) {
+        return Err(Error::invalid(
+            field,
+            format!("is {value}, it must be a finite number from 0.0 to 1.0"),
+        ));
+    }
+    Ok(())
+}
+
+/// One prediction made by one model version.
+///
+/// Built with [`Prediction::builder`], which validates, so a value of this type is always valid:
+/// confidence finite in `[0, 1]`, JSON documents at most [`crate::limits::MAX_JSON_BYTES`],
+/// timestamp in UTC with microsecond precision. The id is a UUID the client may assign, so that a
+/// label arriving later can be joined to it; by default it is a random v4 UUID.
+///
+/// ```
+/// use mlstore_core::{ModelName, Prediction, Version};
+/// use serde_json::json;
+/// let p = Prediction::builder(
+///     ModelName::new("fraud").unwrap(),
+///     Version::new("1.0.0").unwrap(),
+///     json!("fraud"),
+///     0.91,
+/// )
+/// .feature("amount", json!(120.5))
+/// .build()
+/// .unwrap();
+/// assert!(p.actual().is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction(PredictionFields);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PredictionFields {
+    id: Uuid,
+    model: ModelName,
+    version: Version,
+    prediction: Value,
+    actual: Option<Value>,
+    confidence: f64,
+    features: JsonObject,
+    timestamp: Timestamp,
+}
+
+impl PredictionFields {
+    fn validate(&self) -> Result<()> {
+        check_unit_interval("confidence", self.confidence)?;
+        checked("prediction", &self.prediction)?;
+        if let Some(actual) = &self.actual {
+            checked("actual", actual)?;
+        }
+        checked_object("features", &self.features)?;
+        Ok(())
+    }
+}
+
+impl Prediction {
+    /// Starts building a prediction of `model` at `version` with the predicted value and its
+    /// confidence. Defaults: a random id, no actual label, no features, timestamp now.
+    pub fn builder(
+        model: ModelName,
+        version: Version,
+        prediction: Value,
+        confidence: f64,
+    ) -> PredictionBuilder {
+        PredictionBuilder(PredictionFields {
+            id: Uuid::new_v4(),
+            model,
+            version,
+            prediction,
+            actual: None,
+            confidence,
+            features: JsonObject::new(),
+            timestamp: time::now(),
+        })
+    }
+
+    /// A builder holding a copy of this prediction.
+    pub fn to_builder(&self) -> PredictionBuilder {
+        PredictionBuilder(self.0.clone())
+    }
+
+    /// The prediction id.
+    pub fn id(&self) -> Uuid {
+        self.0.id
+    }
+    /// The model that made it.
+    pub fn model(&self) -> &ModelName {
+        &self.0.model
+    }
+    /// The version of the model that made it.
+    pub fn version(&self) -> &Version {
+        &self.0.version
+    }
+    /// The predicted value.
+    pub fn prediction(&self) -> &Value {
+        &self.0.prediction
+    }
+    /// The actual (ground-truth) value, once known.
+    pub fn actual(&self) -> Option<&Value> {
+        self.0.actual.as_ref()
+    }
+    /// The model's confidence, 0.0 to 1.0.
+    pub fn confidence(&self) -> f64 {
+        self.0.confidence
+    }
+    /// The input features.
+    pub fn features(&self) -> &JsonObject {
+        &self.0.features
+    }
+    /// When the prediction was made (UTC, microsecond precision).
+    pub fn timestamp(&self) -> Timestamp {
+        self.0.timestamp
+    }
+    /// Whether the prediction is labelled and the label equals the prediction as JSON; `None`
+    /// while unlabelled. See [`crate::json::canonical`].
+    pub fn is_correct(&self) -> Option<bool> {
+        self.0.actual.as_ref().map(|a| labels_match(&self.0.prediction, a))
+    }
+}
+
+/// Whether `actual` equals `prediction` as JSON (their canonical texts are equal): the definition
+/// of a correct prediction every backend implements.
+pub fn labels_match(prediction: &Value, actual: &Value) -> bool {
+    crate::json::canonical(prediction) == crate::json::canonical(actual)
+}
+
+impl Serialize for Prediction {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Prediction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let fields = PredictionFields::deserialize(d)?;
+        fields.validate().map_err(serde::de::Error::custom)?;
+        Ok(Self(fields))
+    }
+}
+
+/// Builder of [`Prediction`]; [`build`](Self::build) validates.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct PredictionBuilder(PredictionFields);
+
+impl PredictionBuilder {
+    /// Sets the id (to join a label to it later).
+    pub fn id(mut self, id: Uuid) -> Self {
+        self.0.id = id;
+        self
+    }
+    /// Sets the actual label, when it is known at write time.
+    pub fn actual(mut self, actual: Option<Value>) -> Self {
+        self.0.actual = actual;
+        self
+    }
+    /// Replaces the features.
+    pub fn features(mut self, features: JsonObject) -> Self {
+        self.0.features = features;
+        self
+    }
+    /// Adds (or replaces) one feature.
+    pub fn feature(mut self, name: impl Into<String>, value: Value) -> Self {
+        self.0.features.insert(name.into(), value);
+        self
+    }
+    /// Sets the timestamp (default now); truncated to microseconds.
+    pub fn timestamp(mut self, at: Timestamp) -> Self {
+        self.0.timestamp = time::truncate(at);
+        self
+    }
+    /// Sets the confidence.
+    pub fn confidence(mut self, confidence: f64) -> Self {
+        self.0.confidence = confidence;
+        self
+    }
+
+    /// Validates and returns the prediction.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`]: field `confidence` when it is NaN, infinite, below 0 or above 1;
+    /// `prediction`, `actual` or `features` when the JSON is over
+    /// [`crate::limits::MAX_JSON_BYTES`].
+    pub fn build(self) -> Result<Prediction> {
+        self.0.validate()?;
+        Ok(Prediction(self.0))
+    }
+}
+
+/// A late ground-truth label for a stored prediction, joined by the prediction id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    id: Uuid,
+    actual: Value,
+}
+
+impl Label {
+    /// A label saying that prediction `id` should have been `actual`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] (field `actual`) when the JSON is over
+    /// [`crate::limits::MAX_JSON_BYTES`].
+    pub fn new(id: Uuid, actual: Value) -> Result<Self> {
+        checked("actual", &actual)?;
+        Ok(Self { id, actual })
+    }
+    /// The prediction id.
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+    /// The actual value.
+    pub fn actual(&self) -> &Value {
+        &self.actual
+    }
+}
+
+/// Accuracy over the newest N labelled predictions of a model version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Accuracy {
+    correct: u64,
+    total: u64,
+}
+
+impl Accuracy {
+    /// `correct` right out of `total` labelled predictions.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when `correct > total`.
+    pub fn new(correct: u64, total: u64) -> Result<Self> {
+        if correct > total {
+            return Err(Error::invalid(
+                "accuracy",
+                format!("{correct} correct out of {total} is impossible"),
+            ));
+        }
+        Ok(Self { correct, total })
+    }
+    /// How many of the labelled predictions were correct.
+    pub fn correct(&self) -> u64 {
+        self.correct
+    }
+    /// How many labelled predictions were counted.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+    /// `correct / total`, or `None` when nothing was labelled.
+    pub fn ratio(&self) -> Option<f64> {
+        (self.total > 0).then(|| self.correct as f64 / self.total as f64)
+    }
+}
+
+/// The confidence baseline of one model version: the reference for confidence-drift checks.
+///
+/// ```
+/// use mlstore_core::{ConfidenceBaseline, ModelName, Version};
+/// let b = ConfidenceBaseline::from_confidences(
+///     ModelName::new("fraud").unwrap(),
+///     Version::new("1.0.0").unwrap(),
+///     [0.8, 0.9, 1.0],
+/// )
+/// .unwrap();
+/// assert!((b.mean() - 0.9).abs() < 1e-12);
+/// assert_eq!(b.sample_count(), 3);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfidenceBaseline(BaselineFields);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct BaselineFields {
+    model: ModelName,
+    version: Version,
+    mean: f64,
+    std_dev: f64,
+    sample_count: u64,
+    updated_at: Timestamp,
+}
+
+impl BaselineFields {
+    fn validate(&self) -> Result<()> {
+        check_unit_interval("mean", self.mean)?;
+        check_unit_interval("std_dev", self.std_dev)?;
+        if self.sample_count > i64::MAX as u64 {
+            return Err(Error::invalid(
+                "sample_count",
+                format!("is {}, the limit is {}", self.sample_count, i64::MAX),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ConfidenceBaseline {
+    /// A baseline with the given statistics, updated now.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`]: `mean` or `std_dev` NaN, infinite or outside 0.0 to 1.0 (the
+    /// standard deviation of values in `[0, 1]` is at most 0.5); `sample_count` above `i64::MAX`.
+    pub fn new(
+        model: ModelName,
+        version: Version,
+        mean: f64,
+        std_dev: f64,
+        sample_count: u64,
+    ) -> Result<Self> {
+        Self::with_updated_at(model, version, mean, std_dev, sample_count, time::now())
+    }
+
+    /// Like [`new`](Self::new) with an explicit update time (truncated to microseconds).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_updated_at(
+        model: ModelName,
+        version: Version,
+        mean: f64,
+        std_dev: f64,
+        sample_count: u64,
+        updated_at: Timestamp,
+    ) -> Result<Self> {
+        let fields = BaselineFields {
+            model,
+            version,
+            mean,
+            std_dev,
+            sample_count,
+            updated_at: time::truncate(updated_at),
+        };
+        fields.validate()?;
+        Ok(Self(fields))
+    }
+
+    /// The mean and (population) standard deviation of `confidences`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when there are no values or a value is not a valid confidence.
+    pub fn from_confidences(
+        model: ModelName,
+        version: Version,
+        confidences: impl IntoIterator<Item = f64>,
+    ) -> Result<Self> {
+        // Welford's method: one pass, numerically stable.
+        let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
+        for c in confidences {
+            check_unit_interval("confidence", c)?;
+            n += 1;
+            let delta = c - mean;
+            mean += delta / n as f64;
+            m2 += delta * (c - mean);
+        }
+        if n == 0 {
+            return Err(Error::invalid(
+                "confidences",
+                "a baseline needs at least one prediction",
+            ));
+        }
+        let std_dev = (m2 / n as f64).sqrt();
+        Self::new(model, version, mean.clamp(0.0, 1.0), std_dev.clamp(0.0, 1.0), n)
+    }
+
+    /// The model.
+    pub fn model(&self) -> &ModelName {
+        &self.0.model
+    }
+    /// The model version.
+    pub fn version(&self) -> &Version {
+        &self.0.version
+    }
+    /// Mean confidence.
+    pub fn mean(&self) -> f64 {
+        self.0.mean
+    }
+    /// Standard deviation of the confidence.
+    pub fn std_dev(&self) -> f64 {
+        self.0.std_dev
+    }
+    /// How many predictions the statistics were computed from.
+    pub fn sample_count(&self) -> u64 {
+        self.0.sample_count
+    }
+    /// When the baseline was last written.
+    pub fn updated_at(&self) -> Timestamp {
+        self.0.updated_at
+    }
+}
+
+impl Serialize for ConfidenceBaseline {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfidenceBaseline {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let fields = BaselineFields::deserialize(d)?;
+        fields.validate().map_err(serde::de::Error::custom)?;
+        Ok(Self(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use serde_json::json;
+
+    fn builder(conf: f64) -> PredictionBuilder {
+        Prediction::builder(
+            ModelName::new("m").unwrap(),
+            Version::new("1.0.0").unwrap(),
+            json!(1),
+            conf,
+        )
+    }
+
+    #[test]
+    fn confidence_must_be_a_unit_interval_number() {
+        for c in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.01, 1.01] {
+            let e = builder(c).build().unwrap_err();
+            assert!(matches!(e, Error::InvalidInput { field: "confidence", .. }), "{c}: {e}");
+        }
+        for c in [0.0, 0.5, 1.0] {
+            assert!(builder(c).build().is_ok());
+        }
+    }
+
+    #[test]
+    fn correctness_is_json_equality() {
+        let p = builder(0.5).actual(Some(json!(1))).build().unwrap();
+        assert_eq!(p.is_correct(), Some(true));
+        let p = builder(0.5).actual(Some(json!(1.0))).build().unwrap();
+        assert_eq!(p.is_correct(), Some(false));
+        assert!(labels_match(&json!({"a":1,"b":2}), &json!({"b":2,"a":1})));
+        assert_eq!(builder(0.5).build().unwrap().is_correct(), None);
+    }
+
+    #[test]
+    fn deserialize_validates() {
+        let p = builder(0.5).build().unwrap();
+        let mut v = serde_json::to_value(&p).unwrap();
+        assert_eq!(serde_json::from_value::<Prediction>(v.clone()).unwrap(), p);
+        v["confidence"] = json!(2.0);
+        assert!(serde_json::from_value::<Prediction>(v).is_err());
+    }
+
+    #[test]
+    fn accuracy_ratio() {
+        assert_eq!(Accuracy::new(0, 0).unwrap().ratio(), None);
+        assert_eq!(Accuracy::new(3, 4).unwrap().ratio(), Some(0.75));
+        assert_eq!(Accuracy::new(5, 4).unwrap_err().kind(), ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn baseline_statistics() {
+        let (m, v) = (ModelName::new("m").unwrap(), Version::new("1.0.0").unwrap());
+        let b = ConfidenceBaseline::from_confidences(m.clone(), v.clone(), [0.2, 0.4]).unwrap();
+        assert!((b.mean() - 0.3).abs() < 1e-12);
+        assert!((b.std_dev() - 0.1).abs() < 1e-12);
+        assert!(ConfidenceBaseline::from_confidences(m.clone(), v.clone(), []).is_err());
+        assert!(ConfidenceBaseline::new(m, v, f64::NAN, 0.1, 1).is_err());
+    }
+}
