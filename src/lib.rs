@@ -1,1 +1,2 @@
-pub fn x(){}
+//! mlstore facade (placeholder while the backends land).
+pub use mlstore_core::*;

@@ -201,7 +201,8 @@ impl ModelRegistry for MemoryStore {
 #[async_trait]
 impl PredictionStore for MemoryStore {
     async fn store_prediction(&self, prediction: &Prediction) -> Result<()> {
-        self.store_predictions(std::slice::from_ref(prediction)).await
+        self.store_predictions(std::slice::from_ref(prediction))
+            .await
     }
 
     async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()> {
@@ -222,7 +223,8 @@ impl PredictionStore for MemoryStore {
     }
 
     async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()> {
-        self.record_actuals(&[Label::new(id, actual.clone())?]).await
+        self.record_actuals(&[Label::new(id, actual.clone())?])
+            .await
     }
 
     async fn record_actuals(&self, labels: &[Label]) -> Result<()> {

@@ -134,7 +134,10 @@ impl Fields {
         if self.metrics.len() > MAX_MAP_ENTRIES {
             return Err(Error::invalid(
                 "metrics",
-                format!("{} entries, the limit is {MAX_MAP_ENTRIES}", self.metrics.len()),
+                format!(
+                    "{} entries, the limit is {MAX_MAP_ENTRIES}",
+                    self.metrics.len()
+                ),
             ));
         }
         for (name, value) in &self.metrics {
@@ -149,7 +152,10 @@ impl Fields {
         if self.tags.len() > MAX_MAP_ENTRIES {
             return Err(Error::invalid(
                 "tags",
-                format!("{} entries, the limit is {MAX_MAP_ENTRIES}", self.tags.len()),
+                format!(
+                    "{} entries, the limit is {MAX_MAP_ENTRIES}",
+                    self.tags.len()
+                ),
             ));
         }
         for (key, value) in &self.tags {
@@ -187,13 +193,18 @@ pub struct ModelMetadataBuilder {
 }
 
 impl Serialize for ModelMetadata {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         self.0.serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for ModelMetadata {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
         let fields = Fields::deserialize(deserializer)?;
         fields.validate().map_err(serde::de::Error::custom)?;
         Ok(Self(fields))

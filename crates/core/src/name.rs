@@ -148,7 +148,13 @@ mod tests {
 
     #[test]
     fn accepts_data_that_looks_like_code() {
-        for s in ["a", "'; DROP TABLE ml_models; --", "模型 🚀", "a b", "\"quoted\""] {
+        for s in [
+            "a",
+            "'; DROP TABLE ml_models; --",
+            "模型 🚀",
+            "a b",
+            "\"quoted\"",
+        ] {
             assert_eq!(ModelName::new(s).unwrap().as_str(), s);
         }
         assert!(ModelName::new("x".repeat(255)).is_ok());

@@ -128,7 +128,10 @@ impl Prediction {
     /// Whether the prediction is labelled and the label equals the prediction as JSON; `None`
     /// while unlabelled. See [`crate::json::canonical`].
     pub fn is_correct(&self) -> Option<bool> {
-        self.0.actual.as_ref().map(|a| labels_match(&self.0.prediction, a))
+        self.0
+            .actual
+            .as_ref()
+            .map(|a| labels_match(&self.0.prediction, a))
     }
 }
 
@@ -368,7 +371,13 @@ impl ConfidenceBaseline {
             ));
         }
         let std_dev = (m2 / n as f64).sqrt();
-        Self::new(model, version, mean.clamp(0.0, 1.0), std_dev.clamp(0.0, 1.0), n)
+        Self::new(
+            model,
+            version,
+            mean.clamp(0.0, 1.0),
+            std_dev.clamp(0.0, 1.0),
+            n,
+        )
     }
 
     /// The model.
@@ -430,7 +439,16 @@ mod tests {
     fn confidence_must_be_a_unit_interval_number() {
         for c in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.01, 1.01] {
             let e = builder(c).build().unwrap_err();
-            assert!(matches!(e, Error::InvalidInput { field: "confidence", .. }), "{c}: {e}");
+            assert!(
+                matches!(
+                    e,
+                    Error::InvalidInput {
+                        field: "confidence",
+                        ..
+                    }
+                ),
+                "{c}: {e}"
+            );
         }
         for c in [0.0, 0.5, 1.0] {
             assert!(builder(c).build().is_ok());
@@ -460,7 +478,10 @@ mod tests {
     fn accuracy_ratio() {
         assert_eq!(Accuracy::new(0, 0).unwrap().ratio(), None);
         assert_eq!(Accuracy::new(3, 4).unwrap().ratio(), Some(0.75));
-        assert_eq!(Accuracy::new(5, 4).unwrap_err().kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            Accuracy::new(5, 4).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
     }
 
     #[test]

@@ -44,7 +44,11 @@ pub fn redact_url(url: &str) -> String {
             out.push('&');
         }
         first = false;
-        let key_start = if i == 0 { part.rfind('?').map_or(0, |q| q + 1) } else { 0 };
+        let key_start = if i == 0 {
+            part.rfind('?').map_or(0, |q| q + 1)
+        } else {
+            0
+        };
         let (head, kv) = part.split_at(key_start);
         out.push_str(head);
         match kv.split_once('=') {
@@ -69,7 +73,10 @@ mod tests {
             ("postgresql://u:p%40ss@h:1/db", "postgresql://u:***@h:1/db"),
             ("postgres://u@h/db", "postgres://u@h/db"),
             ("postgres://u:p@h", "postgres://u:***@h"),
-            ("postgres://h/db?user=u&password=p&x=1", "postgres://h/db?user=u&password=***&x=1"),
+            (
+                "postgres://h/db?user=u&password=p&x=1",
+                "postgres://h/db?user=u&password=***&x=1",
+            ),
             ("postgres://h/db?password=p", "postgres://h/db?password=***"),
             ("moka+redis://:pw@h:6379/0", "moka+redis://:***@h:6379/0"),
             ("sqlite::memory:", "sqlite::memory:"),

@@ -158,8 +158,12 @@ pub trait PredictionStore: Debug + Send + Sync {
     /// - Returns [`crate::Error::NotFound`] when the model version is not registered.
     /// - Unlabelled predictions are not counted; with no labelled prediction the total is 0 and
     ///   the ratio `None`.
-    async fn accuracy(&self, model: &ModelName, version: &Version, window: usize)
-        -> Result<Accuracy>;
+    async fn accuracy(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: usize,
+    ) -> Result<Accuracy>;
 
     /// Stores the confidence baseline of a model version, replacing any earlier one (upsert).
     ///

@@ -49,7 +49,10 @@ fn batch_of(len: usize, ids: impl Iterator<Item = uuid::Uuid>) -> Result<()> {
     let mut seen = HashSet::with_capacity(len);
     for id in ids {
         if !seen.insert(id) {
-            return Err(Error::invalid("id", format!("{id} appears twice in the batch")));
+            return Err(Error::invalid(
+                "id",
+                format!("{id} appears twice in the batch"),
+            ));
         }
     }
     Ok(())

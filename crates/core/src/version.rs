@@ -51,7 +51,10 @@ impl Version {
             ));
         }
         let parsed = semver::Version::parse(text).map_err(|e| {
-            Error::invalid("version", format!("{text:?} is not a SemVer 2.0 version: {e}"))
+            Error::invalid(
+                "version",
+                format!("{text:?} is not a SemVer 2.0 version: {e}"),
+            )
         })?;
         Ok(Self {
             text: parsed.to_string(),
@@ -215,11 +218,16 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for s in ["", "1", "1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0-01", " 1.0.0"] {
+        for s in [
+            "", "1", "1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.0-01", " 1.0.0",
+        ] {
             assert!(Version::new(s).is_err(), "{s:?}");
         }
         let long = format!("1.0.0-{}", "a".repeat(45));
-        assert!(Version::new(long).unwrap_err().to_string().contains("limit is 50"));
+        assert!(Version::new(long)
+            .unwrap_err()
+            .to_string()
+            .contains("limit is 50"));
     }
 
     fn arb_version() -> impl Strategy<Value = Version> {

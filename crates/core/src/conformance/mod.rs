@@ -1,0 +1,160 @@
+//! The conformance suite: every store must pass it, and a decorator must pass it around every
+//! store it wraps.
+//!
+//! - One `pub async fn` per behaviour documented on [`crate::ModelRegistry`] and
+//!   [`crate::PredictionStore`], taking the store under test. Each uses model names of its own
+//!   (with a random suffix), so the checks can share one store and run in any order.
+//! - [`concurrency`]: checks that need tasks running in parallel on one `Arc<dyn Store>`.
+//! - [`properties`]: proptest properties: a model-based comparison with [`crate::MemoryStore`],
+//!   bad input leaving the store unchanged, and verbatim round-trips of awkward strings.
+//!
+//! A backend runs the whole suite with [`conformance_tests!`](crate::conformance_tests), giving an
+//! expression that builds a fresh store (it is evaluated once per test, inside a Tokio runtime):
+//!
+//! ```ignore
+//! mod memory {
+//!     mlstore_core::conformance_tests!(mlstore_core::MemoryStore::new());
+//! }
+//! ```
+//!
+//! The calling crate needs `tokio` (features `macros`, `rt-multi-thread`) as a dev-dependency.
+
+pub mod concurrency;
+mod fixtures;
+pub mod predictions;
+pub mod properties;
+pub mod registry;
+
+pub use fixtures::{metadata, prediction, unique_name, version};
+pub use predictions::*;
+pub use registry::*;
+
+/// Runs every single-store check of the suite, one after the other, on `store`.
+pub async fn run_all(store: &dyn crate::Store) {
+    crate::__for_each_check!(__run_checks(store));
+}
+
+/// The list of single-store checks, handed to a callback macro.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_check {
+    ($callback:ident ($($pre:tt)*)) => {
+        $crate::$callback! { ($($pre)*)
+            register_then_get_round_trips,
+            register_duplicate_is_already_exists,
+            register_lists_name_and_version,
+            get_missing_is_none,
+            latest_uses_semver_precedence,
+            latest_of_unknown_name_is_none,
+            versions_ascend_by_precedence,
+            versions_of_unknown_name_is_empty,
+            list_models_drops_name_without_versions,
+            update_replaces_metadata_keeps_created_at,
+            update_missing_is_not_found,
+            delete_removes_predictions_baseline_and_aliases,
+            delete_missing_is_not_found,
+            delete_leaves_other_versions_untouched,
+            set_alias_creates_and_moves,
+            set_alias_to_missing_version_is_not_found,
+            resolve_missing_alias_is_none,
+            remove_alias_then_resolve_is_none,
+            remove_missing_alias_is_not_found,
+            awkward_strings_round_trip_verbatim,
+            store_prediction_round_trips,
+            store_prediction_for_missing_model_is_not_found,
+            store_prediction_duplicate_id_is_already_exists,
+            prediction_stored_with_actual_counts_in_accuracy,
+            store_batch_round_trips,
+            store_batch_empty_is_a_no_op,
+            store_batch_too_large_is_invalid,
+            store_batch_duplicate_id_is_invalid,
+            store_batch_missing_model_writes_nothing,
+            store_batch_existing_id_writes_nothing,
+            record_actual_counts_in_accuracy,
+            record_actual_relabel_replaces,
+            record_actual_missing_is_not_found,
+            record_actual_oversized_is_invalid,
+            record_actuals_batch_is_all_or_nothing,
+            recent_limit_out_of_range_is_invalid,
+            recent_of_missing_model_is_not_found,
+            recent_is_newest_first_and_limited,
+            accuracy_window_out_of_range_is_invalid,
+            accuracy_of_missing_model_is_not_found,
+            accuracy_counts_newest_labelled_only,
+            baseline_upserts,
+            baseline_for_missing_model_is_not_found,
+            baseline_absent_is_none,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __run_checks {
+    (($store:expr) $($check:ident),* $(,)?) => {
+        $( $crate::conformance::$check($store).await; )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __check_tests {
+    (($make:expr) $($check:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let store = $make;
+                $crate::conformance::$check(&store).await;
+            }
+        )*
+    };
+}
+
+/// Generates one test per conformance check, the concurrency checks and the properties, each on
+/// a fresh store built by `$make` (an expression, evaluated inside a Tokio runtime; it may use
+/// `.await`).
+///
+/// ```ignore
+/// mod sqlite_memory {
+///     mlstore_core::conformance_tests!(
+///         mlstore_sqlite::SqliteStore::open_in_memory().await.unwrap()
+///     );
+/// }
+/// ```
+///
+/// The properties run [`properties::DEFAULT_CASES`] cases each (256), or `PROPTEST_CASES` when
+/// that environment variable is set.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::__for_each_check!(__check_tests(async { $make }.await));
+
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_registers_have_one_winner() {
+            let store: ::std::sync::Arc<dyn $crate::Store> = ::std::sync::Arc::new($make);
+            $crate::conformance::concurrency::concurrent_registers_have_one_winner(store).await;
+        }
+
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_prediction_writers_lose_nothing() {
+            let store: ::std::sync::Arc<dyn $crate::Store> = ::std::sync::Arc::new($make);
+            $crate::conformance::concurrency::concurrent_prediction_writers_lose_nothing(store)
+                .await;
+        }
+
+        #[test]
+        fn property_model_based_matches_memory_store() {
+            $crate::conformance::properties::model_based(|| async { $make });
+        }
+
+        #[test]
+        fn property_bad_input_is_rejected_and_changes_nothing() {
+            $crate::conformance::properties::bad_input(|| async { $make });
+        }
+
+        #[test]
+        fn property_awkward_strings_round_trip() {
+            $crate::conformance::properties::strings_round_trip(|| async { $make });
+        }
+    };
+}

@@ -1,0 +1,504 @@
+//! Checks of [`crate::PredictionStore`], one per documented behaviour.
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::fixtures::{metadata, prediction, unique_name, version};
+use crate::limits::{MAX_ACCURACY_WINDOW, MAX_BATCH_LEN, MAX_JSON_BYTES, MAX_RECENT_LIMIT};
+use crate::{ConfidenceBaseline, Error, ErrorKind, Label, ModelName, Prediction, Store};
+
+/// Registers `name` at 1.0.0 and returns the name.
+async fn registered(store: &dyn Store, prefix: &str) -> ModelName {
+    let name = unique_name(prefix);
+    store
+        .register(&metadata(&name, "1.0.0"))
+        .await
+        .expect("register");
+    name
+}
+
+async fn all_recent(store: &dyn Store, name: &ModelName) -> Vec<Prediction> {
+    store
+        .recent_predictions(name, &version("1.0.0"), MAX_RECENT_LIMIT)
+        .await
+        .expect("recent")
+}
+
+async fn accuracy_of(store: &dyn Store, name: &ModelName) -> (u64, u64) {
+    let a = store
+        .accuracy(name, &version("1.0.0"), 1000)
+        .await
+        .expect("accuracy");
+    (a.correct(), a.total())
+}
+
+fn assert_kind(result: crate::Result<()>, kind: ErrorKind, what: &str) -> Error {
+    let err = result.expect_err(what);
+    assert_eq!(err.kind(), kind, "{what}: {err}");
+    err
+}
+
+/// store_prediction: a stored prediction is read back by `recent_predictions`, equal.
+pub async fn store_prediction_round_trips(store: &dyn Store) {
+    let name = registered(store, "pred-round-trip").await;
+    let p = prediction(
+        &name,
+        "1.0.0",
+        json!({"label": "fraud", "score": [0.1, 0.9]}),
+        0,
+    );
+    store.store_prediction(&p).await.expect("store");
+    assert_eq!(all_recent(store, &name).await, vec![p]);
+}
+
+/// store_prediction: NotFound for an unregistered model version; nothing is written.
+pub async fn store_prediction_for_missing_model_is_not_found(store: &dyn Store) {
+    let name = registered(store, "pred-missing-model").await;
+    let p = prediction(&name, "2.0.0", json!(1), 0);
+    assert_kind(
+        store.store_prediction(&p).await,
+        ErrorKind::NotFound,
+        "unknown version",
+    );
+    let ghost = unique_name("pred-ghost");
+    let p = prediction(&ghost, "1.0.0", json!(1), 0);
+    assert_kind(
+        store.store_prediction(&p).await,
+        ErrorKind::NotFound,
+        "unknown model",
+    );
+    assert!(all_recent(store, &name).await.is_empty());
+    // The id was not taken by the failed write.
+    let ok = Prediction::builder(name.clone(), version("1.0.0"), json!(1), 0.5)
+        .id(p.id())
+        .build()
+        .expect("valid");
+    store
+        .store_prediction(&ok)
+        .await
+        .expect("same id, registered model");
+}
+
+/// store_prediction: AlreadyExists for an id that is stored; the stored one is unchanged.
+pub async fn store_prediction_duplicate_id_is_already_exists(store: &dyn Store) {
+    let name = registered(store, "pred-dup").await;
+    let p = prediction(&name, "1.0.0", json!("a"), 0);
+    store.store_prediction(&p).await.expect("store");
+    let again = p.to_builder().confidence(0.1).build().expect("valid");
+    assert_kind(
+        store.store_prediction(&again).await,
+        ErrorKind::AlreadyExists,
+        "same id",
+    );
+    assert_eq!(all_recent(store, &name).await, vec![p]);
+}
+
+/// store_prediction: a prediction stored with its `actual` counts in `accuracy`.
+pub async fn prediction_stored_with_actual_counts_in_accuracy(store: &dyn Store) {
+    let name = registered(store, "pred-actual").await;
+    let right = prediction(&name, "1.0.0", json!("cat"), 0)
+        .to_builder()
+        .actual(Some(json!("cat")))
+        .build()
+        .expect("valid");
+    let wrong = prediction(&name, "1.0.0", json!("cat"), 1)
+        .to_builder()
+        .actual(Some(json!("dog")))
+        .build()
+        .expect("valid");
+    let unlabelled = prediction(&name, "1.0.0", json!("cat"), 2);
+    for p in [&right, &wrong, &unlabelled] {
+        store.store_prediction(p).await.expect("store");
+    }
+    assert_eq!(accuracy_of(store, &name).await, (1, 2));
+}
+
+/// store_predictions: a batch is stored whole and read back newest first.
+pub async fn store_batch_round_trips(store: &dyn Store) {
+    let name = registered(store, "batch").await;
+    let batch: Vec<Prediction> = (0..100)
+        .map(|i| prediction(&name, "1.0.0", json!(i % 3), i))
+        .collect();
+    store.store_predictions(&batch).await.expect("store batch");
+    let mut expected = batch.clone();
+    expected.reverse();
+    assert_eq!(all_recent(store, &name).await, expected);
+}
+
+/// store_predictions: an empty batch does nothing and succeeds.
+pub async fn store_batch_empty_is_a_no_op(store: &dyn Store) {
+    let name = registered(store, "batch-empty").await;
+    store.store_predictions(&[]).await.expect("empty batch");
+    assert!(all_recent(store, &name).await.is_empty());
+}
+
+/// store_predictions: more than MAX_BATCH_LEN predictions is InvalidInput; nothing is written.
+pub async fn store_batch_too_large_is_invalid(store: &dyn Store) {
+    let name = registered(store, "batch-large").await;
+    let batch: Vec<Prediction> = (0..=MAX_BATCH_LEN as i64)
+        .map(|i| prediction(&name, "1.0.0", json!(1), i))
+        .collect();
+    let err = assert_kind(
+        store.store_predictions(&batch).await,
+        ErrorKind::InvalidInput,
+        "oversized batch",
+    );
+    assert!(
+        matches!(err, Error::InvalidInput { field: "batch", .. }),
+        "{err}"
+    );
+    assert!(all_recent(store, &name).await.is_empty());
+}
+
+/// store_predictions: the same id twice in a batch is InvalidInput; nothing is written.
+pub async fn store_batch_duplicate_id_is_invalid(store: &dyn Store) {
+    let name = registered(store, "batch-dup").await;
+    let a = prediction(&name, "1.0.0", json!(1), 0);
+    let b = prediction(&name, "1.0.0", json!(2), 1)
+        .to_builder()
+        .id(a.id())
+        .build()
+        .expect("valid");
+    let fresh = prediction(&name, "1.0.0", json!(3), 2);
+    let err = assert_kind(
+        store.store_predictions(&[fresh, a, b]).await,
+        ErrorKind::InvalidInput,
+        "duplicate id in batch",
+    );
+    assert!(
+        matches!(err, Error::InvalidInput { field: "id", .. }),
+        "{err}"
+    );
+    assert!(all_recent(store, &name).await.is_empty());
+}
+
+/// store_predictions: one unregistered model version fails the batch; nothing is written.
+pub async fn store_batch_missing_model_writes_nothing(store: &dyn Store) {
+    let name = registered(store, "batch-missing").await;
+    let mut batch: Vec<Prediction> = (0..10)
+        .map(|i| prediction(&name, "1.0.0", json!(i), i))
+        .collect();
+    batch.insert(5, prediction(&name, "3.0.0", json!(0), 99));
+    assert_kind(
+        store.store_predictions(&batch).await,
+        ErrorKind::NotFound,
+        "batch with an unknown version",
+    );
+    assert!(all_recent(store, &name).await.is_empty());
+}
+
+/// store_predictions: one id that is already stored fails the batch; nothing is written.
+pub async fn store_batch_existing_id_writes_nothing(store: &dyn Store) {
+    let name = registered(store, "batch-existing").await;
+    let existing = prediction(&name, "1.0.0", json!("x"), 1000);
+    store.store_prediction(&existing).await.expect("store");
+    let mut batch: Vec<Prediction> = (0..10)
+        .map(|i| prediction(&name, "1.0.0", json!(i), i))
+        .collect();
+    batch.push(
+        existing
+            .to_builder()
+            .confidence(0.2)
+            .build()
+            .expect("valid"),
+    );
+    assert_kind(
+        store.store_predictions(&batch).await,
+        ErrorKind::AlreadyExists,
+        "batch with a stored id",
+    );
+    assert_eq!(all_recent(store, &name).await, vec![existing]);
+}
+
+/// record_actual: the prediction then counts in `accuracy`, correct when equal as JSON.
+pub async fn record_actual_counts_in_accuracy(store: &dyn Store) {
+    let name = registered(store, "label").await;
+    let a = prediction(&name, "1.0.0", json!({"class": "spam", "p": 1}), 0);
+    let b = prediction(&name, "1.0.0", json!("ham"), 1);
+    let c = prediction(&name, "1.0.0", json!(1), 2);
+    store
+        .store_predictions(&[a.clone(), b.clone(), c.clone()])
+        .await
+        .expect("store");
+    assert_eq!(accuracy_of(store, &name).await, (0, 0));
+    // Same object, keys in another order: equal as JSON.
+    let same: Value = serde_json::from_str(r#"{"p":1,"class":"spam"}"#).expect("json");
+    store.record_actual(a.id(), &same).await.expect("label a");
+    store
+        .record_actual(b.id(), &json!("spam"))
+        .await
+        .expect("label b");
+    // 1.0 is not 1 as JSON text.
+    store
+        .record_actual(c.id(), &json!(1.0))
+        .await
+        .expect("label c");
+    assert_eq!(accuracy_of(store, &name).await, (1, 3));
+    let recent = all_recent(store, &name).await;
+    assert_eq!(
+        recent[2].actual(),
+        Some(&same),
+        "the label is stored verbatim"
+    );
+}
+
+/// record_actual: a second label replaces the first.
+pub async fn record_actual_relabel_replaces(store: &dyn Store) {
+    let name = registered(store, "relabel").await;
+    let p = prediction(&name, "1.0.0", json!(true), 0);
+    store.store_prediction(&p).await.expect("store");
+    store
+        .record_actual(p.id(), &json!(false))
+        .await
+        .expect("label");
+    assert_eq!(accuracy_of(store, &name).await, (0, 1));
+    store
+        .record_actual(p.id(), &json!(true))
+        .await
+        .expect("relabel");
+    assert_eq!(accuracy_of(store, &name).await, (1, 1));
+    assert_eq!(
+        all_recent(store, &name).await[0].actual(),
+        Some(&json!(true))
+    );
+}
+
+/// record_actual: NotFound when no prediction has that id; nothing is written.
+pub async fn record_actual_missing_is_not_found(store: &dyn Store) {
+    let name = registered(store, "label-missing").await;
+    assert_kind(
+        store.record_actual(Uuid::new_v4(), &json!(1)).await,
+        ErrorKind::NotFound,
+        "unknown prediction id",
+    );
+    assert_eq!(accuracy_of(store, &name).await, (0, 0));
+}
+
+/// record_actual: an actual over MAX_JSON_BYTES is InvalidInput; nothing is written.
+pub async fn record_actual_oversized_is_invalid(store: &dyn Store) {
+    let name = registered(store, "label-large").await;
+    let p = prediction(&name, "1.0.0", json!("x"), 0);
+    store.store_prediction(&p).await.expect("store");
+    let huge = json!("x".repeat(MAX_JSON_BYTES + 1));
+    let err = assert_kind(
+        store.record_actual(p.id(), &huge).await,
+        ErrorKind::InvalidInput,
+        "oversized label",
+    );
+    assert!(
+        matches!(
+            err,
+            Error::InvalidInput {
+                field: "actual",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(all_recent(store, &name).await, vec![p]);
+}
+
+/// record_actuals: empty succeeds; too many, a repeated id or an unknown id fail and write nothing.
+pub async fn record_actuals_batch_is_all_or_nothing(store: &dyn Store) {
+    let name = registered(store, "labels").await;
+    let preds: Vec<Prediction> = (0..5)
+        .map(|i| prediction(&name, "1.0.0", json!(i), i))
+        .collect();
+    store.store_predictions(&preds).await.expect("store");
+    store.record_actuals(&[]).await.expect("empty");
+
+    let label = |p: &Prediction, v: Value| Label::new(p.id(), v).expect("valid");
+    let mut with_unknown: Vec<Label> = preds.iter().map(|p| label(p, json!(0))).collect();
+    with_unknown.insert(2, Label::new(Uuid::new_v4(), json!(0)).expect("valid"));
+    assert_kind(
+        store.record_actuals(&with_unknown).await,
+        ErrorKind::NotFound,
+        "unknown id in a label batch",
+    );
+    assert_eq!(accuracy_of(store, &name).await, (0, 0));
+
+    let repeated = vec![label(&preds[0], json!(0)), label(&preds[0], json!(1))];
+    assert_kind(
+        store.record_actuals(&repeated).await,
+        ErrorKind::InvalidInput,
+        "same id twice",
+    );
+    let too_many: Vec<Label> = (0..=MAX_BATCH_LEN)
+        .map(|_| Label::new(Uuid::new_v4(), json!(0)).expect("valid"))
+        .collect();
+    assert_kind(
+        store.record_actuals(&too_many).await,
+        ErrorKind::InvalidInput,
+        "oversized label batch",
+    );
+    assert_eq!(accuracy_of(store, &name).await, (0, 0));
+
+    let labels: Vec<Label> = preds.iter().map(|p| label(p, json!(0))).collect();
+    store.record_actuals(&labels).await.expect("labels");
+    assert_eq!(accuracy_of(store, &name).await, (1, 5));
+}
+
+/// recent_predictions: `limit` 0 or above MAX_RECENT_LIMIT is InvalidInput.
+pub async fn recent_limit_out_of_range_is_invalid(store: &dyn Store) {
+    let name = registered(store, "recent-limit").await;
+    for limit in [0, MAX_RECENT_LIMIT + 1] {
+        let err = store
+            .recent_predictions(&name, &version("1.0.0"), limit)
+            .await
+            .expect_err("limit out of range");
+        assert!(
+            matches!(err, Error::InvalidInput { field: "limit", .. }),
+            "{limit}: {err}"
+        );
+    }
+}
+
+/// recent_predictions: NotFound for an unregistered model version.
+pub async fn recent_of_missing_model_is_not_found(store: &dyn Store) {
+    let name = registered(store, "recent-missing").await;
+    let err = store
+        .recent_predictions(&name, &version("0.0.1"), 10)
+        .await
+        .expect_err("unknown version");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+/// recent_predictions: newest first by (timestamp, id), at most `limit`, only this version.
+pub async fn recent_is_newest_first_and_limited(store: &dyn Store) {
+    let name = registered(store, "recent").await;
+    store
+        .register(&metadata(&name, "2.0.0"))
+        .await
+        .expect("register");
+    // Out of order, with two timestamps shared by several predictions.
+    let micros = [5, 1, 9, 5, 3, 9, 7, 5, 0, 2];
+    let preds: Vec<Prediction> = micros
+        .iter()
+        .map(|m| prediction(&name, "1.0.0", json!(m), *m))
+        .collect();
+    store.store_predictions(&preds).await.expect("store");
+    store
+        .store_prediction(&prediction(&name, "2.0.0", json!("other"), 100))
+        .await
+        .expect("other version");
+    let mut expected = preds.clone();
+    expected.sort_by(|a, b| (b.timestamp(), b.id()).cmp(&(a.timestamp(), a.id())));
+    let got = store
+        .recent_predictions(&name, &version("1.0.0"), 4)
+        .await
+        .expect("recent");
+    assert_eq!(got, expected[..4].to_vec());
+    let got = all_recent(store, &name).await;
+    assert_eq!(got, expected, "fewer than the limit exist: all of them");
+}
+
+/// accuracy: `window` 0 or above MAX_ACCURACY_WINDOW is InvalidInput.
+pub async fn accuracy_window_out_of_range_is_invalid(store: &dyn Store) {
+    let name = registered(store, "accuracy-window").await;
+    for window in [0, MAX_ACCURACY_WINDOW + 1] {
+        let err = store
+            .accuracy(&name, &version("1.0.0"), window)
+            .await
+            .expect_err("window out of range");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidInput {
+                    field: "window",
+                    ..
+                }
+            ),
+            "{window}: {err}"
+        );
+    }
+}
+
+/// accuracy: NotFound for an unregistered model version.
+pub async fn accuracy_of_missing_model_is_not_found(store: &dyn Store) {
+    let name = unique_name("accuracy-missing");
+    let err = store
+        .accuracy(&name, &version("1.0.0"), 10)
+        .await
+        .expect_err("unknown model");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+/// accuracy: counts the newest `window` labelled predictions, skipping unlabelled ones; ratio
+/// `None` when nothing is labelled.
+pub async fn accuracy_counts_newest_labelled_only(store: &dyn Store) {
+    let name = registered(store, "accuracy").await;
+    let v = version("1.0.0");
+    let empty = store.accuracy(&name, &v, 10).await.expect("accuracy");
+    assert_eq!((empty.total(), empty.ratio()), (0, None));
+    // Oldest 4: wrong; then 4 right; with unlabelled predictions in between and newest.
+    let mut preds = Vec::new();
+    for i in 0..12i64 {
+        let p = prediction(&name, "1.0.0", json!("yes"), i * 10);
+        let actual = match i {
+            0..=3 => Some(json!("no")),
+            4 | 6 | 8 | 9 => Some(json!("yes")),
+            _ => None,
+        };
+        preds.push(p.to_builder().actual(actual).build().expect("valid"));
+    }
+    store.store_predictions(&preds).await.expect("store");
+    let a = store.accuracy(&name, &v, 4).await.expect("accuracy");
+    assert_eq!((a.correct(), a.total(), a.ratio()), (4, 4, Some(1.0)));
+    let a = store.accuracy(&name, &v, 6).await.expect("accuracy");
+    assert_eq!((a.correct(), a.total()), (4, 6));
+    let a = store.accuracy(&name, &v, 1000).await.expect("accuracy");
+    assert_eq!((a.correct(), a.total(), a.ratio()), (4, 8, Some(0.5)));
+}
+
+/// store_baseline / baseline: stored, read back, replaced by a second write.
+pub async fn baseline_upserts(store: &dyn Store) {
+    let name = registered(store, "baseline").await;
+    let v = version("1.0.0");
+    let first = ConfidenceBaseline::with_updated_at(
+        name.clone(),
+        v.clone(),
+        0.8,
+        0.05,
+        1000,
+        crate::time::from_micros(1_700_000_000_000_001).expect("in range"),
+    )
+    .expect("valid");
+    store.store_baseline(&first).await.expect("store");
+    assert_eq!(store.baseline(&name, &v).await.expect("read"), Some(first));
+    let second = ConfidenceBaseline::new(name.clone(), v.clone(), 0.6, 0.2, 50).expect("valid");
+    store.store_baseline(&second).await.expect("replace");
+    assert_eq!(store.baseline(&name, &v).await.expect("read"), Some(second));
+}
+
+/// store_baseline: NotFound for an unregistered model version; nothing is written.
+pub async fn baseline_for_missing_model_is_not_found(store: &dyn Store) {
+    let name = registered(store, "baseline-missing").await;
+    let v = version("1.5.0");
+    let b = ConfidenceBaseline::new(name.clone(), v.clone(), 0.5, 0.1, 1).expect("valid");
+    assert_kind(
+        store.store_baseline(&b).await,
+        ErrorKind::NotFound,
+        "unknown version",
+    );
+    assert_eq!(store.baseline(&name, &v).await.expect("read"), None);
+}
+
+/// baseline: `None` when no baseline was stored.
+pub async fn baseline_absent_is_none(store: &dyn Store) {
+    let name = registered(store, "baseline-none").await;
+    assert_eq!(
+        store
+            .baseline(&name, &version("1.0.0"))
+            .await
+            .expect("read"),
+        None
+    );
+    let ghost = unique_name("baseline-ghost");
+    assert_eq!(
+        store
+            .baseline(&ghost, &version("1.0.0"))
+            .await
+            .expect("read"),
+        None
+    );
+}

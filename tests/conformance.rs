@@ -1,0 +1,5 @@
+//! The conformance suite over every store this build has.
+
+mod memory {
+    mlstore_core::conformance_tests!(mlstore_core::MemoryStore::new());
+}
