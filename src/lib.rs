@@ -1,2 +1,12 @@
-//! mlstore facade (placeholder while the backends land).
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+
+mod connect;
+
+pub use connect::{connect, connect_from_env, StoreConfig, DATABASE_URL_ENV, DEFAULT_DATABASE_URL};
 pub use mlstore_core::*;
+
+/// The embedded SQLite backend (feature `sqlite`, on by default).
+#[cfg(feature = "sqlite")]
+pub use mlstore_sqlite as sqlite;

@@ -20,22 +20,31 @@ pub fn canonical(value: &Value) -> String {
     out
 }
 
+/// The canonical text of a JSON object; see [`canonical`].
+pub fn canonical_object(map: &JsonObject) -> String {
+    let mut out = String::with_capacity(64);
+    write_object(map, &mut out);
+    out
+}
+
+fn write_object(map: &JsonObject, out: &mut String) {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push('{');
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key).expect("serializing a string cannot fail"));
+        out.push(':');
+        write_canonical(value, out);
+    }
+    out.push('}');
+}
+
 fn write_canonical(value: &Value, out: &mut String) {
     match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&scalar_text(&Value::String(key.clone())));
-                out.push(':');
-                write_canonical(value, out);
-            }
-            out.push('}');
-        }
+        Value::Object(map) => write_object(map, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -72,9 +81,7 @@ pub(crate) fn checked(field: &'static str, value: &Value) -> Result<String> {
 
 /// Checks a JSON object the same way as [`checked`].
 pub(crate) fn checked_object(field: &'static str, value: &JsonObject) -> Result<()> {
-    let len = serde_json::to_vec(value)
-        .expect("serializing a serde_json::Map cannot fail")
-        .len();
+    let len = canonical_object(value).len();
     if len > MAX_JSON_BYTES {
         return Err(Error::invalid(
             field,

@@ -116,6 +116,8 @@ pub trait PredictionStore: Debug + Send + Sync {
     /// - Any prediction whose model version is not registered returns [`crate::Error::NotFound`];
     ///   nothing is written.
     /// - Any id that is already stored returns [`crate::Error::AlreadyExists`]; nothing is written.
+    /// - When several of these apply, InvalidInput comes before NotFound, and NotFound before
+    ///   AlreadyExists.
     async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()>;
 
     /// Records the actual label of a stored prediction (replacing an earlier label, if any).

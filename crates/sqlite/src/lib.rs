@@ -1,1 +1,13 @@
-pub fn x() {}
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+
+mod config;
+mod error;
+mod migrate;
+mod sql;
+mod store;
+
+pub use config::{Location, SqliteConfig, Synchronous};
+pub use migrate::{latest_version as latest_schema_version, Migration, MIGRATIONS};
+pub use store::SqliteStore;

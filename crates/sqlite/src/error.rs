@@ -1,0 +1,47 @@
+//! The one place where rusqlite errors become mlstore errors.
+
+use mlstore_core::Error;
+use rusqlite::ffi;
+
+/// The backend name in errors.
+pub(crate) const BACKEND: &str = "sqlite";
+
+/// Maps a rusqlite error on purpose: BUSY/LOCKED -> Unavailable (retryable), a primary-key or
+/// unique violation -> AlreadyExists, a foreign-key violation -> NotFound, anything else ->
+/// Backend. Callers that know what the conflicting thing was name it with [`conflict`].
+pub(crate) fn map(err: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(failure, _) = &err {
+        match failure.code {
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+                return Error::unavailable(BACKEND, err);
+            }
+            rusqlite::ErrorCode::ConstraintViolation => match failure.extended_code {
+                ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE => {
+                    return Error::already_exists(err.to_string());
+                }
+                ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return Error::not_found(err.to_string()),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    Error::backend(BACKEND, err)
+}
+
+/// Whether `err` is SQLITE_BUSY / SQLITE_LOCKED, i.e. worth waiting for.
+pub(crate) fn is_busy(err: &Error) -> bool {
+    matches!(err, Error::Unavailable { .. })
+}
+
+/// Replaces the driver's wording of an AlreadyExists with the name of what exists.
+pub(crate) fn conflict(err: Error, what: impl FnOnce() -> String) -> Error {
+    match err {
+        Error::AlreadyExists { .. } => Error::already_exists(what()),
+        other => other,
+    }
+}
+
+/// A stored value that does not decode: the database was changed behind mlstore's back.
+pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::backend(BACKEND, format!("stored {what} does not decode: {detail}"))
+}

@@ -1,0 +1,804 @@
+//! [`SqliteStore`]: the store traits on an embedded SQLite database.
+//!
+//! # Concurrency
+//! - One writer connection behind an async mutex: writers of this process queue on the mutex
+//!   (never on SQLite's lock), so they cannot fail with "database is locked".
+//! - For a file database, a pool of read connections: in WAL mode a reader sees the last commit
+//!   and never waits for the writer.
+//! - Point operations run inline on the calling task: a cached-statement lookup costs a few
+//!   microseconds, less than a hop to a blocking thread. Work whose size is not bounded by a
+//!   small constant (batches, deletes that cascade) runs under `block_in_place`, and so does any
+//!   call that finds the database busy (another process holding the write lock): it then waits up
+//!   to the busy timeout off the async scheduler.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mlstore_core::json::{canonical, canonical_object, JsonObject};
+use mlstore_core::time::{from_micros, to_micros};
+use mlstore_core::{
+    validate, Accuracy, Alias, ConfidenceBaseline, Error, Label, ModelMetadata, ModelName,
+    ModelRegistry, Prediction, PredictionStore, Result, Version,
+};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use serde_json::Value;
+use tokio::sync::{Mutex, Semaphore};
+use uuid::Uuid;
+
+use crate::config::{Location, SqliteConfig};
+use crate::error::{conflict, corrupt, is_busy, map, BACKEND};
+use crate::{migrate, sql};
+
+/// The SQLite store. Cheap to clone: clones share the connections.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use mlstore_core::{ModelMetadata, ModelName, ModelRegistry, Version};
+/// use mlstore_sqlite::SqliteStore;
+///
+/// let store = SqliteStore::open_in_memory().await.unwrap();
+/// let name = ModelName::new("fraud").unwrap();
+/// let m = ModelMetadata::builder(name.clone(), Version::new("1.0.0").unwrap(), "xgboost")
+///     .build()
+///     .unwrap();
+/// store.register(&m).await.unwrap();
+/// assert_eq!(store.latest(&name).await.unwrap(), Some(m));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SqliteConfig,
+    writer: Mutex<Connection>,
+    readers: Option<ReaderPool>,
+    schema_version: i64,
+    // Declared last: the directory is removed after the connections above are closed.
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("config", &self.inner.config)
+            .field("schema_version", &self.inner.schema_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Read connections of a file database.
+struct ReaderPool {
+    permits: Semaphore,
+    idle: StdMutex<Vec<Connection>>,
+}
+
+/// A read connection on loan; goes back to the pool when dropped.
+struct Loan<'a> {
+    pool: &'a ReaderPool,
+    conn: Option<Connection>,
+}
+
+impl Drop for Loan<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool
+                .idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(conn);
+        }
+    }
+}
+
+/// Runs `f` off the async scheduler when the runtime allows it (multi-thread), inline otherwise.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// Runs `f` inline; if the database is busy (another process holds a lock), runs it again off
+/// the scheduler, this time waiting up to `timeout` for the lock. `f` must be all-or-nothing
+/// (one statement, or one transaction that rolls back on error), so a retry is safe.
+fn with_busy_retry<T>(
+    conn: &mut Connection,
+    timeout: Duration,
+    mut f: impl FnMut(&mut Connection) -> Result<T>,
+) -> Result<T> {
+    match f(conn) {
+        Err(e) if is_busy(&e) => blocking(|| {
+            conn.busy_timeout(timeout).map_err(map)?;
+            let result = f(conn);
+            conn.busy_timeout(Duration::ZERO).map_err(map)?;
+            result
+        }),
+        other => other,
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database described by `config`.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] when the file cannot be opened or created, or its schema is newer
+    /// than this build; [`Error::Unavailable`] when another process holds the database locked
+    /// longer than the busy timeout.
+    pub async fn open(config: SqliteConfig) -> Result<Self> {
+        Self::open_with_temp_dir(config, None).await
+    }
+
+    /// Opens a private in-memory database.
+    pub async fn open_in_memory() -> Result<Self> {
+        Self::open(SqliteConfig::in_memory()).await
+    }
+
+    /// Opens a database file in a new temporary directory that is deleted when the last clone
+    /// of the store is dropped (tests, benchmarks).
+    pub async fn open_temporary() -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("mlstore-sqlite-")
+            .tempdir()
+            .map_err(|e| Error::configuration(format!("cannot create a temporary directory: {e}")))?;
+        let config = SqliteConfig::file(dir.path().join("mlstore.db"));
+        Self::open_with_temp_dir(config, Some(dir)).await
+    }
+
+    async fn open_with_temp_dir(
+        config: SqliteConfig,
+        temp_dir: Option<tempfile::TempDir>,
+    ) -> Result<Self> {
+        // Opening and migrating touch the disk once; keep it off the scheduler.
+        let inner = blocking(move || Inner::open(config, temp_dir))?;
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The options the store was opened with.
+    pub fn config(&self) -> &SqliteConfig {
+        &self.inner.config
+    }
+
+    /// The schema version of the database (the last migration applied).
+    pub fn schema_version(&self) -> i64 {
+        self.inner.schema_version
+    }
+
+    /// Runs `f` on the writer connection: inline, or off the scheduler when `heavy` (or busy).
+    async fn write<T>(&self, heavy: bool, f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.inner.writer.lock().await;
+        let timeout = self.inner.config.busy_timeout;
+        if heavy {
+            blocking(|| with_busy_retry(&mut *conn, timeout, f))
+        } else {
+            with_busy_retry(&mut *conn, timeout, f)
+        }
+    }
+
+    /// Runs `f` on a read connection (the writer's, for an in-memory database).
+    async fn read<T>(&self, mut f: impl FnMut(&Connection) -> Result<T>) -> Result<T> {
+        let timeout = self.inner.config.busy_timeout;
+        let Some(pool) = &self.inner.readers else {
+            let mut conn = self.inner.writer.lock().await;
+            return with_busy_retry(&mut *conn, timeout, |c| f(c));
+        };
+        let _permit = pool
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Error::unavailable(BACKEND, e))?;
+        let idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.inner.open_reader()?,
+        };
+        let mut loan = Loan {
+            pool,
+            conn: Some(conn),
+        };
+        let conn = loan.conn.as_mut().expect("just set");
+        with_busy_retry(conn, timeout, |c| f(c))
+    }
+}
+
+impl Inner {
+    fn open(config: SqliteConfig, temp_dir: Option<tempfile::TempDir>) -> Result<Self> {
+        let mut writer = open_connection(&config)?;
+        if let Location::File(_) = config.location {
+            // WAL lets readers run beside the writer; it is a property of the database file.
+            let mode: String = writer
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .map_err(map)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(Error::configuration(format!(
+                    "{config}: SQLite refused WAL mode (journal_mode is {mode})"
+                )));
+            }
+        }
+        writer.busy_timeout(config.busy_timeout).map_err(map)?;
+        let schema_version = migrate::run(&mut writer)?;
+        writer.busy_timeout(Duration::ZERO).map_err(map)?;
+        let readers = match config.location {
+            Location::File(_) => Some(ReaderPool {
+                permits: Semaphore::new(config.max_readers),
+                idle: StdMutex::new(Vec::with_capacity(config.max_readers)),
+            }),
+            Location::Memory => None,
+        };
+        Ok(Self {
+            config,
+            writer: Mutex::new(writer),
+            readers,
+            schema_version,
+            _temp_dir: temp_dir,
+        })
+    }
+
+    fn open_reader(&self) -> Result<Connection> {
+        let conn = open_connection(&self.config)?;
+        conn.busy_timeout(Duration::ZERO).map_err(map)?;
+        Ok(conn)
+    }
+}
+
+fn open_connection(config: &SqliteConfig) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = match &config.location {
+        Location::File(path) => Connection::open_with_flags(path, flags),
+        Location::Memory => Connection::open_in_memory(),
+    }
+    .map_err(|e| Error::configuration(format!("cannot open {config}: {e}")))?;
+    conn.set_prepared_statement_cache_capacity(config.statement_cache_capacity);
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+        config.synchronous.pragma_value()
+    ))
+    .map_err(map)?;
+    Ok(conn)
+}
+
+fn not_found_version(name: &ModelName, version: &Version) -> Error {
+    Error::not_found(format!("model version {name:?} {version}"))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("serializing maps of strings and finite numbers cannot fail")
+}
+
+/// Encoded fields of a metadata row, shared by register and update.
+struct MetadataColumns {
+    configuration: String,
+    metrics: String,
+    tags: String,
+    created_at: i64,
+    deployed_at: Option<i64>,
+}
+
+impl MetadataColumns {
+    fn of(m: &ModelMetadata) -> Self {
+        Self {
+            configuration: canonical_object(m.configuration()),
+            metrics: to_json(m.metrics()),
+            tags: to_json(m.tags()),
+            created_at: to_micros(&m.created_at()),
+            deployed_at: m.deployed_at().as_ref().map(to_micros),
+        }
+    }
+}
+
+/// Decodes a row of `sql::model_select!`. `name` is passed when the caller knows it.
+fn metadata_from_row(row: &Row<'_>, name: Option<&ModelName>) -> rusqlite::Result<Result<ModelMetadata>> {
+    let name_text: String = row.get(0)?;
+    let version_text: String = row.get(1)?;
+    let model_type: String = row.get(2)?;
+    let configuration: String = row.get(3)?;
+    let metrics: String = row.get(4)?;
+    let tags: String = row.get(5)?;
+    let description: Option<String> = row.get(6)?;
+    let environment: Option<String> = row.get(7)?;
+    let created_at: i64 = row.get(8)?;
+    let deployed_at: Option<i64> = row.get(9)?;
+    Ok((|| {
+        let name = match name {
+            Some(n) => n.clone(),
+            None => ModelName::new(name_text)?,
+        };
+        let version = Version::new(&version_text)?;
+        let configuration: JsonObject =
+            serde_json::from_str(&configuration).map_err(|e| corrupt("configuration", e))?;
+        let metrics: BTreeMap<String, f64> =
+            serde_json::from_str(&metrics).map_err(|e| corrupt("metrics", e))?;
+        let tags: BTreeMap<String, String> =
+            serde_json::from_str(&tags).map_err(|e| corrupt("tags", e))?;
+        let mut builder = ModelMetadata::builder(name, version, model_type)
+            .configuration(configuration)
+            .metrics(metrics)
+            .tags(tags)
+            .created_at(from_micros(created_at)?)
+            .deployed_at(deployed_at.map(from_micros).transpose()?);
+        if let Some(d) = description {
+            builder = builder.description(d);
+        }
+        if let Some(e) = environment {
+            builder = builder.environment(e);
+        }
+        builder.build()
+    })())
+}
+
+/// Decodes a row of `sql::RECENT`.
+fn prediction_from_row(
+    row: &Row<'_>,
+    name: &ModelName,
+    version: &Version,
+) -> rusqlite::Result<Result<Prediction>> {
+    let id: [u8; 16] = row.get(0)?;
+    let prediction: String = row.get(1)?;
+    let actual: Option<String> = row.get(2)?;
+    let confidence: f64 = row.get(3)?;
+    let features: String = row.get(4)?;
+    let ts: i64 = row.get(5)?;
+    Ok((|| {
+        let prediction: Value =
+            serde_json::from_str(&prediction).map_err(|e| corrupt("prediction", e))?;
+        let actual: Option<Value> = actual
+            .map(|a| serde_json::from_str(&a))
+            .transpose()
+            .map_err(|e| corrupt("actual", e))?;
+        let features: JsonObject =
+            serde_json::from_str(&features).map_err(|e| corrupt("features", e))?;
+        Prediction::builder(name.clone(), version.clone(), prediction, confidence)
+            .id(Uuid::from_bytes(id))
+            .actual(actual)
+            .features(features)
+            .timestamp(from_micros(ts)?)
+            .build()
+    })())
+}
+
+/// Encoded columns of a prediction row.
+struct PredictionColumns {
+    id: [u8; 16],
+    prediction: String,
+    actual: Option<String>,
+    correct: Option<bool>,
+    confidence: f64,
+    features: String,
+    ts: i64,
+}
+
+impl PredictionColumns {
+    fn of(p: &Prediction) -> Self {
+        let prediction = canonical(p.prediction());
+        let actual = p.actual().map(canonical);
+        let correct = actual.as_ref().map(|a| *a == prediction);
+        Self {
+            id: *p.id().as_bytes(),
+            prediction,
+            actual,
+            correct,
+            confidence: p.confidence(),
+            features: canonical_object(p.features()),
+            ts: to_micros(&p.timestamp()),
+        }
+    }
+}
+
+/// Whether the model version exists (to tell "no rows" from "no such model").
+fn version_exists(conn: &Connection, name: &ModelName, key: &[u8]) -> Result<bool> {
+    conn.prepare_cached(sql::MODEL_ID)
+        .map_err(map)?
+        .query_row(params![name.as_str(), key], |_| Ok(()))
+        .optional()
+        .map_err(map)
+        .map(|found| found.is_some())
+}
+
+#[async_trait]
+impl ModelRegistry for SqliteStore {
+    async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
+        let cols = MetadataColumns::of(metadata);
+        let key = metadata.version().sort_key();
+        self.write(false, |conn| {
+            conn.prepare_cached(sql::REGISTER)
+                .map_err(map)?
+                .execute(params![
+                    metadata.name().as_str(),
+                    metadata.version().as_str(),
+                    key,
+                    metadata.model_type(),
+                    cols.configuration,
+                    cols.metrics,
+                    cols.tags,
+                    metadata.description(),
+                    metadata.environment(),
+                    cols.created_at,
+                    cols.deployed_at,
+                ])
+                .map_err(map)
+                .map_err(|e| {
+                    conflict(e, || {
+                        format!("model version {:?} {}", metadata.name(), metadata.version())
+                    })
+                })
+                .map(|_| ())
+        })
+        .await
+    }
+
+    async fn get(&self, name: &ModelName, version: &Version) -> Result<Option<ModelMetadata>> {
+        let key = version.sort_key();
+        self.read(|conn| {
+            conn.prepare_cached(sql::GET)
+                .map_err(map)?
+                .query_row(params![name.as_str(), key], |row| metadata_from_row(row, Some(name)))
+                .optional()
+                .map_err(map)?
+                .transpose()
+        })
+        .await
+    }
+
+    async fn latest(&self, name: &ModelName) -> Result<Option<ModelMetadata>> {
+        self.read(|conn| {
+            conn.prepare_cached(sql::LATEST)
+                .map_err(map)?
+                .query_row(params![name.as_str()], |row| metadata_from_row(row, Some(name)))
+                .optional()
+                .map_err(map)?
+                .transpose()
+        })
+        .await
+    }
+
+    async fn versions(&self, name: &ModelName) -> Result<Vec<ModelMetadata>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(sql::VERSIONS).map_err(map)?;
+            let rows = stmt
+                .query_map(params![name.as_str()], |row| metadata_from_row(row, Some(name)))
+                .map_err(map)?;
+            rows.map(|r| r.map_err(map)?).collect()
+        })
+        .await
+    }
+
+    async fn list_models(&self) -> Result<Vec<ModelName>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(sql::LIST_MODELS).map_err(map)?;
+            let rows = stmt
+                .query_map([], |row| row.get::<_, String>(0))
+                .map_err(map)?;
+            rows.map(|r| ModelName::new(r.map_err(map)?)).collect()
+        })
+        .await
+    }
+
+    async fn update(&self, metadata: &ModelMetadata) -> Result<()> {
+        let cols = MetadataColumns::of(metadata);
+        let key = metadata.version().sort_key();
+        let changed = self
+            .write(false, |conn| {
+                conn.prepare_cached(sql::UPDATE)
+                    .map_err(map)?
+                    .execute(params![
+                        metadata.name().as_str(),
+                        key,
+                        metadata.model_type(),
+                        cols.configuration,
+                        cols.metrics,
+                        cols.tags,
+                        metadata.description(),
+                        metadata.environment(),
+                        cols.deployed_at,
+                    ])
+                    .map_err(map)
+            })
+            .await?;
+        if changed == 0 {
+            return Err(not_found_version(metadata.name(), metadata.version()));
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, name: &ModelName, version: &Version) -> Result<()> {
+        let key = version.sort_key();
+        // The cascade deletes every prediction of the version: unbounded work.
+        let changed = self
+            .write(true, |conn| {
+                conn.prepare_cached(sql::DELETE)
+                    .map_err(map)?
+                    .execute(params![name.as_str(), key])
+                    .map_err(map)
+            })
+            .await?;
+        if changed == 0 {
+            return Err(not_found_version(name, version));
+        }
+        Ok(())
+    }
+
+    async fn set_alias(&self, name: &ModelName, alias: &Alias, version: &Version) -> Result<()> {
+        let key = version.sort_key();
+        let changed = self
+            .write(false, |conn| {
+                conn.prepare_cached(sql::SET_ALIAS)
+                    .map_err(map)?
+                    .execute(params![name.as_str(), alias.as_str(), key])
+                    .map_err(map)
+            })
+            .await?;
+        if changed == 0 {
+            return Err(not_found_version(name, version));
+        }
+        Ok(())
+    }
+
+    async fn resolve_alias(&self, name: &ModelName, alias: &Alias) -> Result<Option<Version>> {
+        let text = self
+            .read(|conn| {
+                conn.prepare_cached(sql::RESOLVE_ALIAS)
+                    .map_err(map)?
+                    .query_row(params![name.as_str(), alias.as_str()], |row| {
+                        row.get::<_, String>(0)
+                    })
+                    .optional()
+                    .map_err(map)
+            })
+            .await?;
+        text.map(Version::new).transpose()
+    }
+
+    async fn remove_alias(&self, name: &ModelName, alias: &Alias) -> Result<()> {
+        let changed = self
+            .write(false, |conn| {
+                conn.prepare_cached(sql::REMOVE_ALIAS)
+                    .map_err(map)?
+                    .execute(params![name.as_str(), alias.as_str()])
+                    .map_err(map)
+            })
+            .await?;
+        if changed == 0 {
+            return Err(Error::not_found(format!("alias {alias:?} of model {name:?}")));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PredictionStore for SqliteStore {
+    async fn store_prediction(&self, prediction: &Prediction) -> Result<()> {
+        let cols = PredictionColumns::of(prediction);
+        let key = prediction.version().sort_key();
+        let inserted = self
+            .write(false, |conn| {
+                conn.prepare_cached(sql::STORE_PREDICTION)
+                    .map_err(map)?
+                    .execute(params![
+                        &cols.id[..],
+                        prediction.model().as_str(),
+                        key,
+                        cols.prediction,
+                        cols.actual,
+                        cols.correct,
+                        cols.confidence,
+                        cols.features,
+                        cols.ts,
+                    ])
+                    .map_err(map)
+                    .map_err(|e| conflict(e, || format!("prediction {}", prediction.id())))
+            })
+            .await?;
+        if inserted == 0 {
+            return Err(not_found_version(prediction.model(), prediction.version()));
+        }
+        Ok(())
+    }
+
+    async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()> {
+        validate::prediction_batch(predictions)?;
+        if predictions.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<PredictionColumns> = predictions.iter().map(PredictionColumns::of).collect();
+        self.write(true, |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map)?;
+            {
+                // Every model version is resolved before the first insert, so an unknown version
+                // is reported as NotFound even when the batch also repeats a stored id.
+                let mut lookup = tx.prepare_cached(sql::MODEL_ID).map_err(map)?;
+                let mut known: HashMap<(&ModelName, &Version), i64> = HashMap::new();
+                let mut model_ids = Vec::with_capacity(predictions.len());
+                for p in predictions {
+                    let id = match known.get(&(p.model(), p.version())) {
+                        Some(id) => *id,
+                        None => {
+                            let id: i64 = lookup
+                                .query_row(
+                                    params![p.model().as_str(), p.version().sort_key()],
+                                    |r| r.get(0),
+                                )
+                                .optional()
+                                .map_err(map)?
+                                .ok_or_else(|| not_found_version(p.model(), p.version()))?;
+                            known.insert((p.model(), p.version()), id);
+                            id
+                        }
+                    };
+                    model_ids.push(id);
+                }
+                let mut insert = tx.prepare_cached(sql::INSERT_PREDICTION).map_err(map)?;
+                for ((p, cols), model_id) in predictions.iter().zip(&rows).zip(model_ids) {
+                    insert
+                        .execute(params![
+                            &cols.id[..],
+                            model_id,
+                            cols.prediction,
+                            cols.actual,
+                            cols.correct,
+                            cols.confidence,
+                            cols.features,
+                            cols.ts,
+                        ])
+                        .map_err(map)
+                        .map_err(|e| conflict(e, || format!("prediction {}", p.id())))?;
+                }
+            }
+            tx.commit().map_err(map)
+        })
+        .await
+    }
+
+    async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()> {
+        let label = Label::new(id, actual.clone())?;
+        self.record_actuals(std::slice::from_ref(&label)).await
+    }
+
+    async fn record_actuals(&self, labels: &[Label]) -> Result<()> {
+        validate::label_batch(labels)?;
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let texts: Vec<String> = labels.iter().map(|l| canonical(l.actual())).collect();
+        let heavy = labels.len() > 1;
+        self.write(heavy, |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map)?;
+            {
+                let mut update = tx.prepare_cached(sql::RECORD_ACTUAL).map_err(map)?;
+                for (label, text) in labels.iter().zip(&texts) {
+                    let changed = update
+                        .execute(params![&label.id().as_bytes()[..], text])
+                        .map_err(map)?;
+                    if changed == 0 {
+                        return Err(Error::not_found(format!("prediction {}", label.id())));
+                    }
+                }
+            }
+            tx.commit().map_err(map)
+        })
+        .await
+    }
+
+    async fn recent_predictions(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        limit: usize,
+    ) -> Result<Vec<Prediction>> {
+        validate::recent_limit(limit)?;
+        let key = version.sort_key();
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(sql::RECENT).map_err(map)?;
+            let rows = stmt
+                .query_map(params![model.as_str(), key, limit as i64], |row| {
+                    prediction_from_row(row, model, version)
+                })
+                .map_err(map)?;
+            let found: Vec<Prediction> = rows.map(|r| r.map_err(map)?).collect::<Result<_>>()?;
+            if found.is_empty() && !version_exists(conn, model, &key)? {
+                return Err(not_found_version(model, version));
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn accuracy(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: usize,
+    ) -> Result<Accuracy> {
+        validate::accuracy_window(window)?;
+        let key = version.sort_key();
+        let (total, correct) = self
+            .read(|conn| {
+                let counts: (i64, i64) = conn
+                    .prepare_cached(sql::ACCURACY)
+                    .map_err(map)?
+                    .query_row(params![model.as_str(), key, window as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .map_err(map)?;
+                if counts.0 == 0 && !version_exists(conn, model, &key)? {
+                    return Err(not_found_version(model, version));
+                }
+                Ok(counts)
+            })
+            .await?;
+        Accuracy::new(correct as u64, total as u64)
+    }
+
+    async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
+        let key = baseline.version().sort_key();
+        let changed = self
+            .write(false, |conn| {
+                conn.prepare_cached(sql::STORE_BASELINE)
+                    .map_err(map)?
+                    .execute(params![
+                        baseline.model().as_str(),
+                        key,
+                        baseline.mean(),
+                        baseline.std_dev(),
+                        baseline.sample_count() as i64,
+                        to_micros(&baseline.updated_at()),
+                    ])
+                    .map_err(map)
+            })
+            .await?;
+        if changed == 0 {
+            return Err(not_found_version(baseline.model(), baseline.version()));
+        }
+        Ok(())
+    }
+
+    async fn baseline(
+        &self,
+        model: &ModelName,
+        version: &Version,
+    ) -> Result<Option<ConfidenceBaseline>> {
+        let key = version.sort_key();
+        let row = self
+            .read(|conn| {
+                conn.prepare_cached(sql::BASELINE)
+                    .map_err(map)?
+                    .query_row(params![model.as_str(), key], |r| {
+                        Ok((
+                            r.get::<_, f64>(0)?,
+                            r.get::<_, f64>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    })
+                    .optional()
+                    .map_err(map)
+            })
+            .await?;
+        row.map(|(mean, std_dev, count, updated_at)| {
+            ConfidenceBaseline::with_updated_at(
+                model.clone(),
+                version.clone(),
+                mean,
+                std_dev,
+                u64::try_from(count).map_err(|e| corrupt("sample_count", e))?,
+                from_micros(updated_at)?,
+            )
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,178 @@
+//! One URL picks the backend.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use mlstore_core::{redact_url, Error, Result, Store};
+
+/// Environment variable read by [`connect_from_env`].
+pub const DATABASE_URL_ENV: &str = "MLSTORE_DATABASE_URL";
+
+/// The database used when [`DATABASE_URL_ENV`] is not set: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./mlstore.db";
+
+/// A parsed database URL: which backend, with which options.
+///
+/// `Debug` and `Display` never show a password.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StoreConfig {
+    /// `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:` (feature `sqlite`).
+    #[cfg(feature = "sqlite")]
+    Sqlite(mlstore_sqlite::SqliteConfig),
+}
+
+/// URL schemes this build understands, with the feature that brings each.
+const SCHEMES: &[(&str, &str, bool)] = &[
+    ("sqlite", "sqlite", cfg!(feature = "sqlite")),
+    ("postgres", "postgres", false),
+    ("postgresql", "postgres", false),
+];
+
+fn compiled_in() -> String {
+    let names: Vec<&str> = SCHEMES
+        .iter()
+        .filter(|(_, _, on)| *on)
+        .map(|(scheme, _, _)| *scheme)
+        .collect();
+    if names.is_empty() {
+        "none (enable a backend feature of mlstore)".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+impl StoreConfig {
+    /// Parses a database URL.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for a scheme this build does not support (the message lists the
+    /// schemes compiled in) or a malformed URL. The message never contains the URL's password.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        match SCHEMES.iter().find(|(s, _, _)| *s == scheme) {
+            #[cfg(feature = "sqlite")]
+            Some(("sqlite", _, _)) => Ok(Self::Sqlite(mlstore_sqlite::SqliteConfig::from_url(url)?)),
+            Some((_, feature, _)) => Err(Error::configuration(format!(
+                "{:?}: {scheme} support is not compiled into this build (enable the `{feature}` \
+                 feature of mlstore); supported schemes: {}",
+                redact_url(url),
+                compiled_in()
+            ))),
+            None => Err(Error::configuration(format!(
+                "{:?}: unsupported database URL scheme {scheme:?}; supported schemes: {}",
+                redact_url(url),
+                compiled_in()
+            ))),
+        }
+    }
+
+    /// Opens the store, applying pending migrations.
+    ///
+    /// # Errors
+    /// As the backend's open: [`Error::Configuration`] (cannot open, schema newer than this
+    /// build), [`Error::Unavailable`] (locked, unreachable).
+    pub async fn connect(self) -> Result<Arc<dyn Store>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(config) => Ok(Arc::new(mlstore_sqlite::SqliteStore::open(config).await?)),
+        }
+    }
+}
+
+impl FromStr for StoreConfig {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::from_url(s)
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(config) => f.debug_tuple("Sqlite").field(config).finish(),
+        }
+    }
+}
+
+impl fmt::Display for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(config) => fmt::Display::fmt(config, f),
+        }
+    }
+}
+
+/// Opens the store a URL names, migrated and ready: `sqlite://./mlstore.db`, `sqlite::memory:`.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = mlstore::connect("sqlite::memory:").await.unwrap();
+/// assert!(store.list_models().await.unwrap().is_empty());
+/// let err = mlstore::connect("mysql://app:hunter2@db/ml").await.unwrap_err();
+/// assert!(err.to_string().contains("supported schemes: sqlite"));
+/// assert!(!err.to_string().contains("hunter2"));
+/// # });
+/// ```
+///
+/// # Errors
+/// See [`StoreConfig::from_url`] and [`StoreConfig::connect`].
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    StoreConfig::from_url(url)?.connect().await
+}
+
+/// Opens the store named by the `MLSTORE_DATABASE_URL` environment variable, or
+/// [`DEFAULT_DATABASE_URL`] when it is unset.
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_from_env() -> Result<Arc<dyn Store>> {
+    let url = std::env::var(DATABASE_URL_ENV).unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
+    connect(&url).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlstore_core::ErrorKind;
+
+    #[test]
+    fn url_table() {
+        #[cfg(feature = "sqlite")]
+        {
+            use mlstore_sqlite::{Location, SqliteConfig};
+            let ok = [
+                ("sqlite::memory:", Location::Memory),
+                ("sqlite://./a.db", Location::File("./a.db".into())),
+                ("SQLITE://./a.db", Location::File("./a.db".into())),
+            ];
+            for (url, location) in ok {
+                let Ok(StoreConfig::Sqlite(SqliteConfig { location: got, .. })) =
+                    StoreConfig::from_url(&url.replace("SQLITE", "sqlite"))
+                else {
+                    panic!("{url} should parse");
+                };
+                assert_eq!(got, location, "{url}");
+            }
+        }
+        let errors = [
+            ("mysql://app:hunter2@db/ml", "unsupported database URL scheme \"mysql\""),
+            ("postgres://app:hunter2@db/ml", "not compiled into this build"),
+            ("postgresql://app:hunter2@db/ml", "enable the `postgres` feature"),
+            ("", "unsupported"),
+            ("no-scheme-at-all", "unsupported"),
+        ];
+        for (url, expected) in errors {
+            let err = StoreConfig::from_url(url).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Configuration, "{url}");
+            let text = err.to_string();
+            assert!(text.contains(expected), "{url}: {text}");
+            assert!(text.contains("supported schemes"), "{url}: {text}");
+            assert!(!text.contains("hunter2"), "{url}: {text}");
+            assert!(!format!("{err:?}").contains("hunter2"), "{url}");
+        }
+    }
+}
