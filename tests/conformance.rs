@@ -1,20 +1,14 @@
-//! The conformance suite over every store this build has: the in-memory reference, SQLite on a
-//! temporary file, SQLite in memory.
+//! The conformance suite through the facade: the in-memory reference store, and the store that
+//! `mlstore::connect` returns (an `Arc<dyn Store>`, so the forwarding impls are checked too).
+//! Each backend crate runs the suite on its own constructors as well.
 
 mod memory {
     mlstore_core::conformance_tests!(mlstore_core::MemoryStore::new());
 }
 
 #[cfg(feature = "sqlite")]
-mod sqlite_file {
-    mlstore_core::conformance_tests!(mlstore_sqlite::SqliteStore::open_temporary()
+mod connect_sqlite_memory {
+    mlstore_core::conformance_tests!(mlstore::connect("sqlite::memory:")
         .await
-        .expect("open a temporary SQLite file"));
-}
-
-#[cfg(feature = "sqlite")]
-mod sqlite_memory {
-    mlstore_core::conformance_tests!(mlstore_sqlite::SqliteStore::open_in_memory()
-        .await
-        .expect("open an in-memory SQLite database"));
+        .expect("connect to sqlite::memory:"));
 }

@@ -81,3 +81,51 @@ pub(crate) const STORE_BASELINE: &str = "INSERT INTO ml_confidence_baselines \
 pub(crate) const BASELINE: &str = "SELECT b.mean, b.std_dev, b.sample_count, b.updated_at \
     FROM ml_models m JOIN ml_confidence_baselines b ON b.model_id = m.id \
     WHERE m.name = ?1 AND m.version_key = ?2";
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    /// The plan of every read: index seeks only, never a scan of a table, never a sort.
+    #[test]
+    fn reads_are_index_seeks() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrate::run(&mut conn).unwrap();
+        let reads = [
+            ("get", super::GET, 2),
+            ("latest", super::LATEST, 1),
+            ("versions", super::VERSIONS, 1),
+            ("model id", super::MODEL_ID, 2),
+            ("resolve alias", super::RESOLVE_ALIAS, 2),
+            ("recent", super::RECENT, 3),
+            ("accuracy", super::ACCURACY, 3),
+            ("baseline", super::BASELINE, 2),
+            ("list models", super::LIST_MODELS, 0),
+        ];
+        for (what, sql, params) in reads {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let args: Vec<i64> = vec![1; params];
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let text = plan.join(" | ");
+            println!("{what}: {text}");
+            assert!(!text.contains("TEMP B-TREE"), "{what} sorts: {text}");
+            for step in &plan {
+                let seeks = step.starts_with("SEARCH") || step.starts_with("SCALAR SUBQUERY") || step.starts_with("CO-ROUTINE");
+                // Listing names reads the (name, version_key) index once, in order.
+                let ordered_index_scan = what == "list models" && step.contains("COVERING INDEX");
+                let subquery_wrapper = step.starts_with("SCAN") && step.contains("(subquery");
+                assert!(seeks || ordered_index_scan || subquery_wrapper, "{what}: {text}");
+            }
+            if what == "accuracy" {
+                assert!(text.contains("COVERING INDEX ml_predictions_labelled"), "{text}");
+            }
+            if what == "recent" {
+                assert!(text.contains("ml_predictions_recent"), "{text}");
+            }
+        }
+    }
+}

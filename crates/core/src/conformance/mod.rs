@@ -11,7 +11,7 @@
 //! A backend runs the whole suite with [`conformance_tests!`](crate::conformance_tests), giving an
 //! expression that builds a fresh store (it is evaluated once per test, inside a Tokio runtime):
 //!
-//! ```ignore
+//! ```no_run
 //! mod memory {
 //!     mlstore_core::conformance_tests!(mlstore_core::MemoryStore::new());
 //! }
@@ -114,7 +114,7 @@ macro_rules! __check_tests {
 /// a fresh store built by `$make` (an expression, evaluated inside a Tokio runtime; it may use
 /// `.await`).
 ///
-/// ```ignore
+/// ```no_run
 /// mod sqlite_memory {
 ///     mlstore_core::conformance_tests!(
 ///         mlstore_sqlite::SqliteStore::open_in_memory().await.unwrap()

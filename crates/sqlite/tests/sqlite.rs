@@ -1,0 +1,139 @@
+//! SQLite-specific behaviour: persistence, migrations on open, several handles on one file, and
+//! what happens while another connection holds the write lock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mlstore_core::conformance::{metadata, prediction, unique_name, version};
+use mlstore_core::{ErrorKind, ModelRegistry, PredictionStore};
+use mlstore_sqlite::{SqliteConfig, SqliteStore, Synchronous};
+use serde_json::json;
+
+fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ml.db");
+    (dir, path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_survives_reopening() {
+    let (_dir, path) = temp_db();
+    let name = unique_name("persist");
+    {
+        let store = SqliteStore::open(SqliteConfig::file(&path).synchronous(Synchronous::Full))
+            .await
+            .unwrap();
+        store.register(&metadata(&name, "1.0.0")).await.unwrap();
+        store
+            .store_prediction(&prediction(&name, "1.0.0", json!(1), 0))
+            .await
+            .unwrap();
+    }
+    let store = SqliteStore::open(SqliteConfig::file(&path)).await.unwrap();
+    assert_eq!(store.schema_version(), mlstore_sqlite::latest_schema_version());
+    assert_eq!(
+        store.get(&name, &version("1.0.0")).await.unwrap(),
+        Some(metadata(&name, "1.0.0"))
+    );
+    let recent = store
+        .recent_predictions(&name, &version("1.0.0"), 10)
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused_on_open() {
+    let (_dir, path) = temp_db();
+    drop(SqliteStore::open(SqliteConfig::file(&path)).await.unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "INSERT INTO mlstore_migrations VALUES (?1, 'future', 0, 0)",
+        [mlstore_sqlite::latest_schema_version() + 1],
+    )
+    .unwrap();
+    drop(raw);
+    let err = SqliteStore::open(SqliteConfig::file(&path)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    assert!(err.to_string().contains("newer than this build"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unopenable_path_is_a_configuration_error() {
+    let (dir, _) = temp_db();
+    let path = dir.path().join("no-such-dir").join("ml.db");
+    let err = SqliteStore::open(SqliteConfig::file(&path)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+    assert!(err.to_string().contains("no-such-dir"), "{err}");
+}
+
+/// Two stores on one file behave like two processes: their writers meet on SQLite's lock, and the
+/// busy timeout makes them wait instead of failing with "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_handles_on_one_file_write_concurrently_without_errors() {
+    let (_dir, path) = temp_db();
+    let a = Arc::new(SqliteStore::open(SqliteConfig::file(&path)).await.unwrap());
+    let b = Arc::new(SqliteStore::open(SqliteConfig::file(&path)).await.unwrap());
+    let name = unique_name("two-handles");
+    a.register(&metadata(&name, "1.0.0")).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..8i64 {
+        let store = if writer % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+        let name = name.clone();
+        tasks.spawn(async move {
+            for i in 0..50 {
+                let p = prediction(&name, "1.0.0", json!(writer), writer * 1000 + i);
+                store.store_prediction(&p).await.unwrap();
+            }
+            let batch: Vec<_> = (50..100)
+                .map(|i| prediction(&name, "1.0.0", json!(writer), writer * 1000 + i))
+                .collect();
+            store.store_predictions(&batch).await.unwrap();
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.expect("no writer failed");
+    }
+    for store in [&a, &b] {
+        let all = store
+            .recent_predictions(&name, &version("1.0.0"), 10_000)
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 800);
+    }
+}
+
+/// While another connection holds the write lock: reads go on (WAL) and see the last commit;
+/// a write waits up to the busy timeout, then returns Unavailable (retryable) and writes nothing;
+/// once the lock is released the same write succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_write_lock_blocks_writes_not_reads() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(
+        SqliteConfig::file(&path).busy_timeout(Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let name = unique_name("locked");
+    store.register(&metadata(&name, "1.0.0")).await.unwrap();
+
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("BEGIN IMMEDIATE; DELETE FROM ml_models;").unwrap();
+
+    let read = tokio::time::timeout(Duration::from_secs(10), store.get(&name, &version("1.0.0")))
+        .await
+        .expect("a read must not wait for the writer")
+        .unwrap();
+    assert!(read.is_some(), "the uncommitted delete is not visible");
+
+    let err = store
+        .register(&metadata(&name, "2.0.0"))
+        .await
+        .expect_err("the write lock is held");
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+
+    raw.execute_batch("ROLLBACK").unwrap();
+    store.register(&metadata(&name, "2.0.0")).await.unwrap();
+    assert_eq!(store.versions(&name).await.unwrap().len(), 2);
+}
