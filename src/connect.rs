@@ -50,10 +50,16 @@ impl StoreConfig {
     /// [`Error::Configuration`] for a scheme this build does not support (the message lists the
     /// schemes compiled in) or a malformed URL. The message never contains the URL's password.
     pub fn from_url(url: &str) -> Result<Self> {
-        let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        let scheme = url
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match SCHEMES.iter().find(|(s, _, _)| *s == scheme) {
             #[cfg(feature = "sqlite")]
-            Some(("sqlite", _, _)) => Ok(Self::Sqlite(mlstore_sqlite::SqliteConfig::from_url(url)?)),
+            Some(("sqlite", _, _)) => {
+                Ok(Self::Sqlite(mlstore_sqlite::SqliteConfig::from_url(url)?))
+            }
             Some((_, feature, _)) => Err(Error::configuration(format!(
                 "{:?}: {scheme} support is not compiled into this build (enable the `{feature}` \
                  feature of mlstore); supported schemes: {}",
@@ -159,9 +165,18 @@ mod tests {
             }
         }
         let errors = [
-            ("mysql://app:hunter2@db/ml", "unsupported database URL scheme \"mysql\""),
-            ("postgres://app:hunter2@db/ml", "not compiled into this build"),
-            ("postgresql://app:hunter2@db/ml", "enable the `postgres` feature"),
+            (
+                "mysql://app:hunter2@db/ml",
+                "unsupported database URL scheme \"mysql\"",
+            ),
+            (
+                "postgres://app:hunter2@db/ml",
+                "not compiled into this build",
+            ),
+            (
+                "postgresql://app:hunter2@db/ml",
+                "enable the `postgres` feature",
+            ),
             ("", "unsupported"),
             ("no-scheme-at-all", "unsupported"),
         ];

@@ -77,7 +77,7 @@ impl Prediction {
         confidence: f64,
     ) -> PredictionBuilder {
         PredictionBuilder(PredictionFields {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             model,
             version,
             prediction,

@@ -142,7 +142,11 @@ impl SqliteConfig {
                 Self::file(path)
             }
         };
-        for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
+        for pair in query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|p| !p.is_empty())
+        {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let bad = |what: &str| {
                 Error::configuration(format!("sqlite URL option {key}={value:?}: {what}"))
@@ -215,8 +219,10 @@ mod tests {
         for (url, want) in cases {
             assert_eq!(SqliteConfig::from_url(url).unwrap().location, want, "{url}");
         }
-        let c = SqliteConfig::from_url("sqlite://x.db?synchronous=FULL&busy_timeout_ms=10&max_readers=2")
-            .unwrap();
+        let c = SqliteConfig::from_url(
+            "sqlite://x.db?synchronous=FULL&busy_timeout_ms=10&max_readers=2",
+        )
+        .unwrap();
         assert_eq!(c.synchronous, Synchronous::Full);
         assert_eq!(c.busy_timeout, Duration::from_millis(10));
         assert_eq!(c.max_readers, 2);

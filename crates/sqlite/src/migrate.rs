@@ -59,7 +59,9 @@ pub(crate) fn run(conn: &mut Connection) -> Result<i64> {
     tx.execute(CREATE_TABLE, []).map_err(map)?;
     let applied: Vec<(i64, String, i64)> = {
         let mut stmt = tx
-            .prepare("SELECT version, description, checksum FROM mlstore_migrations ORDER BY version")
+            .prepare(
+                "SELECT version, description, checksum FROM mlstore_migrations ORDER BY version",
+            )
             .map_err(map)?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -67,13 +69,16 @@ pub(crate) fn run(conn: &mut Connection) -> Result<i64> {
         rows.collect::<rusqlite::Result<_>>().map_err(map)?
     };
     for (version, description, checksum) in &applied {
-        let known = MIGRATIONS.iter().find(|m| m.version == *version).ok_or_else(|| {
-            Error::configuration(format!(
-                "the database schema is at version {version} ({description}), newer than this \
+        let known = MIGRATIONS
+            .iter()
+            .find(|m| m.version == *version)
+            .ok_or_else(|| {
+                Error::configuration(format!(
+                    "the database schema is at version {version} ({description}), newer than this \
                  build of mlstore-sqlite knows (up to {}); use a newer mlstore",
-                latest_version()
-            ))
-        })?;
+                    latest_version()
+                ))
+            })?;
         if known.checksum() != *checksum {
             return Err(Error::configuration(format!(
                 "migration {version} ({description}) was applied with a different checksum: \
@@ -82,7 +87,10 @@ pub(crate) fn run(conn: &mut Connection) -> Result<i64> {
         }
     }
     let now = mlstore_core::time::to_micros(&mlstore_core::time::now());
-    for m in MIGRATIONS.iter().filter(|m| applied.iter().all(|a| a.0 != m.version)) {
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| applied.iter().all(|a| a.0 != m.version))
+    {
         tx.execute_batch(m.sql).map_err(map)?;
         tx.execute(
             "INSERT INTO mlstore_migrations (version, description, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)",
@@ -114,7 +122,9 @@ mod tests {
         assert_eq!(files, embedded);
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version, i as i64 + 1, "versions are 1, 2, 3, ...");
-            let text = std::fs::read_to_string(format!("{dir}/{:04}_{}.sql", m.version, m.description)).unwrap();
+            let text =
+                std::fs::read_to_string(format!("{dir}/{:04}_{}.sql", m.version, m.description))
+                    .unwrap();
             assert_eq!(text, m.sql);
         }
     }
@@ -125,12 +135,18 @@ mod tests {
         assert_eq!(run(&mut conn).unwrap(), latest_version());
         assert_eq!(run(&mut conn).unwrap(), latest_version(), "idempotent");
 
-        conn.execute("UPDATE mlstore_migrations SET checksum = checksum + 1 WHERE version = 1", [])
-            .unwrap();
+        conn.execute(
+            "UPDATE mlstore_migrations SET checksum = checksum + 1 WHERE version = 1",
+            [],
+        )
+        .unwrap();
         let err = run(&mut conn).unwrap_err();
         assert!(err.to_string().contains("different checksum"), "{err}");
-        conn.execute("UPDATE mlstore_migrations SET checksum = checksum - 1 WHERE version = 1", [])
-            .unwrap();
+        conn.execute(
+            "UPDATE mlstore_migrations SET checksum = checksum - 1 WHERE version = 1",
+            [],
+        )
+        .unwrap();
 
         conn.execute(
             "INSERT INTO mlstore_migrations VALUES (?1, 'from the future', 0, 0)",

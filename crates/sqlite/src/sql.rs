@@ -21,8 +21,7 @@ pub(crate) const REGISTER: &str = "INSERT INTO ml_models (name, version, version
 
 pub(crate) const GET: &str = model_select!("WHERE name = ?1 AND version_key = ?2");
 
-pub(crate) const LATEST: &str =
-    model_select!("WHERE name = ?1 ORDER BY version_key DESC LIMIT 1");
+pub(crate) const LATEST: &str = model_select!("WHERE name = ?1 ORDER BY version_key DESC LIMIT 1");
 
 pub(crate) const VERSIONS: &str = model_select!("WHERE name = ?1 ORDER BY version_key");
 
@@ -114,14 +113,22 @@ mod tests {
             println!("{what}: {text}");
             assert!(!text.contains("TEMP B-TREE"), "{what} sorts: {text}");
             for step in &plan {
-                let seeks = step.starts_with("SEARCH") || step.starts_with("SCALAR SUBQUERY") || step.starts_with("CO-ROUTINE");
+                let seeks = step.starts_with("SEARCH")
+                    || step.starts_with("SCALAR SUBQUERY")
+                    || step.starts_with("CO-ROUTINE");
                 // Listing names reads the (name, version_key) index once, in order.
                 let ordered_index_scan = what == "list models" && step.contains("COVERING INDEX");
                 let subquery_wrapper = step.starts_with("SCAN") && step.contains("(subquery");
-                assert!(seeks || ordered_index_scan || subquery_wrapper, "{what}: {text}");
+                assert!(
+                    seeks || ordered_index_scan || subquery_wrapper,
+                    "{what}: {text}"
+                );
             }
             if what == "accuracy" {
-                assert!(text.contains("COVERING INDEX ml_predictions_labelled"), "{text}");
+                assert!(
+                    text.contains("COVERING INDEX ml_predictions_labelled"),
+                    "{text}"
+                );
             }
             if what == "recent" {
                 assert!(text.contains("ml_predictions_recent"), "{text}");

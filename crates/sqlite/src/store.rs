@@ -11,7 +11,9 @@
 //!   call that finds the database busy (another process holding the write lock): it then waits up
 //!   to the busy timeout off the async scheduler.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::c_int;
 use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
@@ -95,6 +97,37 @@ impl Drop for Loan<'_> {
     }
 }
 
+/// WAL size, in pages, above which a write is followed by a checkpoint (SQLite's default).
+const CHECKPOINT_PAGES: c_int = 1000;
+
+thread_local! {
+    /// Pages in the WAL after the last commit of a writer connection on this thread.
+    static WAL_PAGES: Cell<c_int> = const { Cell::new(0) };
+}
+
+/// The writer's WAL hook: notes the WAL size after each commit. Registering it replaces SQLite's
+/// automatic checkpoint, which would run inside whichever commit crosses the threshold, on
+/// whatever thread that is (an async worker, for inline writes). [`SqliteStore::write`] reads
+/// the note and runs the checkpoint itself, off the scheduler.
+fn note_wal_pages(_wal: &rusqlite::hooks::Wal, pages: c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.with(|p| p.set(pages));
+    Ok(())
+}
+
+/// Runs the checkpoint that SQLite's automatic checkpointing would run, when the last commit on
+/// this thread left the WAL over [`CHECKPOINT_PAGES`]. The write has committed whatever happens
+/// here; a failed checkpoint is logged and retried after a later write.
+fn checkpoint_if_due(conn: &Connection) {
+    if WAL_PAGES.with(|p| p.replace(0)) < CHECKPOINT_PAGES {
+        return;
+    }
+    blocking(|| {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "sqlite WAL checkpoint failed; retrying after a later write");
+        }
+    });
+}
+
 /// Runs `f` off the async scheduler when the runtime allows it (multi-thread), inline otherwise.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
@@ -147,7 +180,9 @@ impl SqliteStore {
         let dir = tempfile::Builder::new()
             .prefix("mlstore-sqlite-")
             .tempdir()
-            .map_err(|e| Error::configuration(format!("cannot create a temporary directory: {e}")))?;
+            .map_err(|e| {
+                Error::configuration(format!("cannot create a temporary directory: {e}"))
+            })?;
         let config = SqliteConfig::file(dir.path().join("mlstore.db"));
         Self::open_with_temp_dir(config, Some(dir)).await
     }
@@ -174,14 +209,20 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the writer connection: inline, or off the scheduler when `heavy` (or busy).
-    async fn write<T>(&self, heavy: bool, f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
+    async fn write<T>(
+        &self,
+        heavy: bool,
+        f: impl FnMut(&mut Connection) -> Result<T>,
+    ) -> Result<T> {
         let mut conn = self.inner.writer.lock().await;
         let timeout = self.inner.config.busy_timeout;
-        if heavy {
-            blocking(|| with_busy_retry(&mut *conn, timeout, f))
+        let result = if heavy {
+            blocking(|| with_busy_retry(&mut conn, timeout, f))
         } else {
-            with_busy_retry(&mut *conn, timeout, f)
-        }
+            with_busy_retry(&mut conn, timeout, f)
+        };
+        checkpoint_if_due(&conn);
+        result
     }
 
     /// Runs `f` on a read connection (the writer's, for an in-memory database).
@@ -228,10 +269,13 @@ impl Inner {
         let schema_version = migrate::run(&mut writer)?;
         writer.busy_timeout(Duration::ZERO).map_err(map)?;
         let readers = match config.location {
-            Location::File(_) => Some(ReaderPool {
-                permits: Semaphore::new(config.max_readers),
-                idle: StdMutex::new(Vec::with_capacity(config.max_readers)),
-            }),
+            Location::File(_) => {
+                writer.wal_hook(Some(note_wal_pages));
+                Some(ReaderPool {
+                    permits: Semaphore::new(config.max_readers),
+                    idle: StdMutex::new(Vec::with_capacity(config.max_readers)),
+                })
+            }
             Location::Memory => None,
         };
         Ok(Self {
@@ -274,7 +318,8 @@ fn not_found_version(name: &ModelName, version: &Version) -> Error {
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("serializing maps of strings and finite numbers cannot fail")
+    serde_json::to_string(value)
+        .expect("serializing maps of strings and finite numbers cannot fail")
 }
 
 /// Encoded fields of a metadata row, shared by register and update.
@@ -299,7 +344,10 @@ impl MetadataColumns {
 }
 
 /// Decodes a row of `sql::model_select!`. `name` is passed when the caller knows it.
-fn metadata_from_row(row: &Row<'_>, name: Option<&ModelName>) -> rusqlite::Result<Result<ModelMetadata>> {
+fn metadata_from_row(
+    row: &Row<'_>,
+    name: Option<&ModelName>,
+) -> rusqlite::Result<Result<ModelMetadata>> {
     let name_text: String = row.get(0)?;
     let version_text: String = row.get(1)?;
     let model_type: String = row.get(2)?;
@@ -443,7 +491,9 @@ impl ModelRegistry for SqliteStore {
         self.read(|conn| {
             conn.prepare_cached(sql::GET)
                 .map_err(map)?
-                .query_row(params![name.as_str(), key], |row| metadata_from_row(row, Some(name)))
+                .query_row(params![name.as_str(), key], |row| {
+                    metadata_from_row(row, Some(name))
+                })
                 .optional()
                 .map_err(map)?
                 .transpose()
@@ -455,7 +505,9 @@ impl ModelRegistry for SqliteStore {
         self.read(|conn| {
             conn.prepare_cached(sql::LATEST)
                 .map_err(map)?
-                .query_row(params![name.as_str()], |row| metadata_from_row(row, Some(name)))
+                .query_row(params![name.as_str()], |row| {
+                    metadata_from_row(row, Some(name))
+                })
                 .optional()
                 .map_err(map)?
                 .transpose()
@@ -467,7 +519,9 @@ impl ModelRegistry for SqliteStore {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(sql::VERSIONS).map_err(map)?;
             let rows = stmt
-                .query_map(params![name.as_str()], |row| metadata_from_row(row, Some(name)))
+                .query_map(params![name.as_str()], |row| {
+                    metadata_from_row(row, Some(name))
+                })
                 .map_err(map)?;
             rows.map(|r| r.map_err(map)?).collect()
         })
@@ -570,7 +624,9 @@ impl ModelRegistry for SqliteStore {
             })
             .await?;
         if changed == 0 {
-            return Err(Error::not_found(format!("alias {alias:?} of model {name:?}")));
+            return Err(Error::not_found(format!(
+                "alias {alias:?} of model {name:?}"
+            )));
         }
         Ok(())
     }
