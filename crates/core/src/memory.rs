@@ -67,7 +67,7 @@ impl State {
             .values()
             .filter(|p| p.model() == name && p.version() == version)
             .collect();
-        found.sort_by(|a, b| (b.timestamp(), b.id()).cmp(&(a.timestamp(), a.id())));
+        found.sort_by_key(|p| std::cmp::Reverse(p.recency_key()));
         found
     }
 }

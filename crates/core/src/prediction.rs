@@ -125,6 +125,11 @@ impl Prediction {
     pub fn timestamp(&self) -> Timestamp {
         self.0.timestamp
     }
+    /// The key that orders predictions by recency: `(timestamp, id)`. "Newest" in
+    /// [`crate::PredictionStore`] means the greatest key.
+    pub fn recency_key(&self) -> (Timestamp, Uuid) {
+        (self.0.timestamp, self.0.id)
+    }
     /// Whether the prediction is labelled and the label equals the prediction as JSON; `None`
     /// while unlabelled. See [`crate::json::canonical`].
     pub fn is_correct(&self) -> Option<bool> {

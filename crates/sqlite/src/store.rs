@@ -230,7 +230,7 @@ impl SqliteStore {
         let timeout = self.inner.config.busy_timeout;
         let Some(pool) = &self.inner.readers else {
             let mut conn = self.inner.writer.lock().await;
-            return with_busy_retry(&mut *conn, timeout, |c| f(c));
+            return with_busy_retry(&mut conn, timeout, |c| f(c));
         };
         let _permit = pool
             .permits

@@ -382,7 +382,7 @@ pub async fn recent_is_newest_first_and_limited(store: &dyn Store) {
         .await
         .expect("other version");
     let mut expected = preds.clone();
-    expected.sort_by(|a, b| (b.timestamp(), b.id()).cmp(&(a.timestamp(), a.id())));
+    expected.sort_by_key(|p| std::cmp::Reverse(p.recency_key()));
     let got = store
         .recent_predictions(&name, &version("1.0.0"), 4)
         .await
