@@ -25,7 +25,9 @@ use mlstore_core::{
     validate, Accuracy, Alias, ConfidenceBaseline, Error, Label, ModelMetadata, ModelName,
     ModelRegistry, Prediction, PredictionStore, Result, Version,
 };
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Params, Row, TransactionBehavior,
+};
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
 use uuid::Uuid;
@@ -444,14 +446,56 @@ impl PredictionColumns {
     }
 }
 
-/// Whether the model version exists (to tell "no rows" from "no such model").
-fn version_exists(conn: &Connection, name: &ModelName, key: &[u8]) -> Result<bool> {
-    conn.prepare_cached(sql::MODEL_ID)
+/// Runs a cached statement that changes rows; returns how many it changed.
+fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<usize> {
+    conn.prepare_cached(sql)
         .map_err(map)?
-        .query_row(params![name.as_str(), key], |_| Ok(()))
+        .execute(params)
+        .map_err(map)
+}
+
+/// Runs a cached query that returns at most one row.
+fn query_one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>> {
+    conn.prepare_cached(sql)
+        .map_err(map)?
+        .query_row(params, decode)
         .optional()
         .map_err(map)
-        .map(|found| found.is_some())
+}
+
+/// Runs a cached query and decodes every row.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl FnMut(&Row<'_>) -> rusqlite::Result<Result<T>>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map)?;
+    let rows = stmt.query_map(params, decode).map_err(map)?;
+    rows.map(|row| row.map_err(map)?).collect()
+}
+
+/// The id of a model version, if it is registered.
+fn model_id(conn: &Connection, name: &ModelName, version: &Version) -> Result<Option<i64>> {
+    query_one(
+        conn,
+        sql::MODEL_ID,
+        params![name.as_str(), version.sort_key()],
+        |r| r.get(0),
+    )
+}
+
+/// NotFound for the model version unless a statement changed a row.
+fn changed_or_not_found(changed: usize, name: &ModelName, version: &Version) -> Result<()> {
+    if changed == 0 {
+        return Err(not_found_version(name, version));
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -460,9 +504,10 @@ impl ModelRegistry for SqliteStore {
         let cols = MetadataColumns::of(metadata);
         let key = metadata.version().sort_key();
         self.write(false, |conn| {
-            conn.prepare_cached(sql::REGISTER)
-                .map_err(map)?
-                .execute(params![
+            execute(
+                conn,
+                sql::REGISTER,
+                params![
                     metadata.name().as_str(),
                     metadata.version().as_str(),
                     key,
@@ -474,67 +519,53 @@ impl ModelRegistry for SqliteStore {
                     metadata.environment(),
                     cols.created_at,
                     cols.deployed_at,
-                ])
-                .map_err(map)
-                .map_err(|e| {
-                    conflict(e, || {
-                        format!("model version {:?} {}", metadata.name(), metadata.version())
-                    })
-                })
-                .map(|_| ())
+                ],
+            )
         })
         .await
+        .map_err(|e| {
+            conflict(e, || {
+                format!("model version {:?} {}", metadata.name(), metadata.version())
+            })
+        })
+        .map(drop)
     }
 
     async fn get(&self, name: &ModelName, version: &Version) -> Result<Option<ModelMetadata>> {
         let key = version.sort_key();
         self.read(|conn| {
-            conn.prepare_cached(sql::GET)
-                .map_err(map)?
-                .query_row(params![name.as_str(), key], |row| {
-                    metadata_from_row(row, Some(name))
-                })
-                .optional()
-                .map_err(map)?
-                .transpose()
+            query_one(conn, sql::GET, params![name.as_str(), key], |row| {
+                metadata_from_row(row, Some(name))
+            })?
+            .transpose()
         })
         .await
     }
 
     async fn latest(&self, name: &ModelName) -> Result<Option<ModelMetadata>> {
         self.read(|conn| {
-            conn.prepare_cached(sql::LATEST)
-                .map_err(map)?
-                .query_row(params![name.as_str()], |row| {
-                    metadata_from_row(row, Some(name))
-                })
-                .optional()
-                .map_err(map)?
-                .transpose()
+            query_one(conn, sql::LATEST, params![name.as_str()], |row| {
+                metadata_from_row(row, Some(name))
+            })?
+            .transpose()
         })
         .await
     }
 
     async fn versions(&self, name: &ModelName) -> Result<Vec<ModelMetadata>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(sql::VERSIONS).map_err(map)?;
-            let rows = stmt
-                .query_map(params![name.as_str()], |row| {
-                    metadata_from_row(row, Some(name))
-                })
-                .map_err(map)?;
-            rows.map(|r| r.map_err(map)?).collect()
+            query_all(conn, sql::VERSIONS, params![name.as_str()], |row| {
+                metadata_from_row(row, Some(name))
+            })
         })
         .await
     }
 
     async fn list_models(&self) -> Result<Vec<ModelName>> {
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(sql::LIST_MODELS).map_err(map)?;
-            let rows = stmt
-                .query_map([], |row| row.get::<_, String>(0))
-                .map_err(map)?;
-            rows.map(|r| ModelName::new(r.map_err(map)?)).collect()
+            query_all(conn, sql::LIST_MODELS, [], |row| {
+                Ok(ModelName::new(row.get::<_, String>(0)?))
+            })
         })
         .await
     }
@@ -544,9 +575,10 @@ impl ModelRegistry for SqliteStore {
         let key = metadata.version().sort_key();
         let changed = self
             .write(false, |conn| {
-                conn.prepare_cached(sql::UPDATE)
-                    .map_err(map)?
-                    .execute(params![
+                execute(
+                    conn,
+                    sql::UPDATE,
+                    params![
                         metadata.name().as_str(),
                         key,
                         metadata.model_type(),
@@ -556,14 +588,11 @@ impl ModelRegistry for SqliteStore {
                         metadata.description(),
                         metadata.environment(),
                         cols.deployed_at,
-                    ])
-                    .map_err(map)
+                    ],
+                )
             })
             .await?;
-        if changed == 0 {
-            return Err(not_found_version(metadata.name(), metadata.version()));
-        }
-        Ok(())
+        changed_or_not_found(changed, metadata.name(), metadata.version())
     }
 
     async fn delete(&self, name: &ModelName, version: &Version) -> Result<()> {
@@ -571,44 +600,35 @@ impl ModelRegistry for SqliteStore {
         // The cascade deletes every prediction of the version: unbounded work.
         let changed = self
             .write(true, |conn| {
-                conn.prepare_cached(sql::DELETE)
-                    .map_err(map)?
-                    .execute(params![name.as_str(), key])
-                    .map_err(map)
+                execute(conn, sql::DELETE, params![name.as_str(), key])
             })
             .await?;
-        if changed == 0 {
-            return Err(not_found_version(name, version));
-        }
-        Ok(())
+        changed_or_not_found(changed, name, version)
     }
 
     async fn set_alias(&self, name: &ModelName, alias: &Alias, version: &Version) -> Result<()> {
         let key = version.sort_key();
         let changed = self
             .write(false, |conn| {
-                conn.prepare_cached(sql::SET_ALIAS)
-                    .map_err(map)?
-                    .execute(params![name.as_str(), alias.as_str(), key])
-                    .map_err(map)
+                execute(
+                    conn,
+                    sql::SET_ALIAS,
+                    params![name.as_str(), alias.as_str(), key],
+                )
             })
             .await?;
-        if changed == 0 {
-            return Err(not_found_version(name, version));
-        }
-        Ok(())
+        changed_or_not_found(changed, name, version)
     }
 
     async fn resolve_alias(&self, name: &ModelName, alias: &Alias) -> Result<Option<Version>> {
         let text = self
             .read(|conn| {
-                conn.prepare_cached(sql::RESOLVE_ALIAS)
-                    .map_err(map)?
-                    .query_row(params![name.as_str(), alias.as_str()], |row| {
-                        row.get::<_, String>(0)
-                    })
-                    .optional()
-                    .map_err(map)
+                query_one(
+                    conn,
+                    sql::RESOLVE_ALIAS,
+                    params![name.as_str(), alias.as_str()],
+                    |row| row.get::<_, String>(0),
+                )
             })
             .await?;
         text.map(Version::new).transpose()
@@ -617,10 +637,11 @@ impl ModelRegistry for SqliteStore {
     async fn remove_alias(&self, name: &ModelName, alias: &Alias) -> Result<()> {
         let changed = self
             .write(false, |conn| {
-                conn.prepare_cached(sql::REMOVE_ALIAS)
-                    .map_err(map)?
-                    .execute(params![name.as_str(), alias.as_str()])
-                    .map_err(map)
+                execute(
+                    conn,
+                    sql::REMOVE_ALIAS,
+                    params![name.as_str(), alias.as_str()],
+                )
             })
             .await?;
         if changed == 0 {
@@ -639,9 +660,10 @@ impl PredictionStore for SqliteStore {
         let key = prediction.version().sort_key();
         let inserted = self
             .write(false, |conn| {
-                conn.prepare_cached(sql::STORE_PREDICTION)
-                    .map_err(map)?
-                    .execute(params![
+                execute(
+                    conn,
+                    sql::STORE_PREDICTION,
+                    params![
                         &cols.id[..],
                         prediction.model().as_str(),
                         key,
@@ -651,15 +673,12 @@ impl PredictionStore for SqliteStore {
                         cols.confidence,
                         cols.features,
                         cols.ts,
-                    ])
-                    .map_err(map)
-                    .map_err(|e| conflict(e, || format!("prediction {}", prediction.id())))
+                    ],
+                )
             })
-            .await?;
-        if inserted == 0 {
-            return Err(not_found_version(prediction.model(), prediction.version()));
-        }
-        Ok(())
+            .await
+            .map_err(|e| conflict(e, || format!("prediction {}", prediction.id())))?;
+        changed_or_not_found(inserted, prediction.model(), prediction.version())
     }
 
     async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()> {
@@ -672,30 +691,23 @@ impl PredictionStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map)?;
+            // Every model version is resolved before the first insert, so an unknown version
+            // is reported as NotFound even when the batch also repeats a stored id.
+            let mut known: HashMap<(&ModelName, &Version), i64> = HashMap::new();
+            let mut model_ids = Vec::with_capacity(predictions.len());
+            for p in predictions {
+                let key = (p.model(), p.version());
+                let id = match known.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        let id = model_id(&tx, p.model(), p.version())?
+                            .ok_or_else(|| not_found_version(p.model(), p.version()))?;
+                        *known.entry(key).or_insert(id)
+                    }
+                };
+                model_ids.push(id);
+            }
             {
-                // Every model version is resolved before the first insert, so an unknown version
-                // is reported as NotFound even when the batch also repeats a stored id.
-                let mut lookup = tx.prepare_cached(sql::MODEL_ID).map_err(map)?;
-                let mut known: HashMap<(&ModelName, &Version), i64> = HashMap::new();
-                let mut model_ids = Vec::with_capacity(predictions.len());
-                for p in predictions {
-                    let id = match known.get(&(p.model(), p.version())) {
-                        Some(id) => *id,
-                        None => {
-                            let id: i64 = lookup
-                                .query_row(
-                                    params![p.model().as_str(), p.version().sort_key()],
-                                    |r| r.get(0),
-                                )
-                                .optional()
-                                .map_err(map)?
-                                .ok_or_else(|| not_found_version(p.model(), p.version()))?;
-                            known.insert((p.model(), p.version()), id);
-                            id
-                        }
-                    };
-                    model_ids.push(id);
-                }
                 let mut insert = tx.prepare_cached(sql::INSERT_PREDICTION).map_err(map)?;
                 for ((p, cols), model_id) in predictions.iter().zip(&rows).zip(model_ids) {
                     insert
@@ -759,14 +771,13 @@ impl PredictionStore for SqliteStore {
         validate::recent_limit(limit)?;
         let key = version.sort_key();
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(sql::RECENT).map_err(map)?;
-            let rows = stmt
-                .query_map(params![model.as_str(), key, limit as i64], |row| {
-                    prediction_from_row(row, model, version)
-                })
-                .map_err(map)?;
-            let found: Vec<Prediction> = rows.map(|r| r.map_err(map)?).collect::<Result<_>>()?;
-            if found.is_empty() && !version_exists(conn, model, &key)? {
+            let found = query_all(
+                conn,
+                sql::RECENT,
+                params![model.as_str(), key, limit as i64],
+                |row| prediction_from_row(row, model, version),
+            )?;
+            if found.is_empty() && model_id(conn, model, version)?.is_none() {
                 return Err(not_found_version(model, version));
             }
             Ok(found)
@@ -784,14 +795,14 @@ impl PredictionStore for SqliteStore {
         let key = version.sort_key();
         let (total, correct) = self
             .read(|conn| {
-                let counts: (i64, i64) = conn
-                    .prepare_cached(sql::ACCURACY)
-                    .map_err(map)?
-                    .query_row(params![model.as_str(), key, window as i64], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .map_err(map)?;
-                if counts.0 == 0 && !version_exists(conn, model, &key)? {
+                let counts: (i64, i64) = query_one(
+                    conn,
+                    sql::ACCURACY,
+                    params![model.as_str(), key, window as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .unwrap_or((0, 0));
+                if counts.0 == 0 && model_id(conn, model, version)?.is_none() {
                     return Err(not_found_version(model, version));
                 }
                 Ok(counts)
@@ -804,23 +815,21 @@ impl PredictionStore for SqliteStore {
         let key = baseline.version().sort_key();
         let changed = self
             .write(false, |conn| {
-                conn.prepare_cached(sql::STORE_BASELINE)
-                    .map_err(map)?
-                    .execute(params![
+                execute(
+                    conn,
+                    sql::STORE_BASELINE,
+                    params![
                         baseline.model().as_str(),
                         key,
                         baseline.mean(),
                         baseline.std_dev(),
                         baseline.sample_count() as i64,
                         to_micros(&baseline.updated_at()),
-                    ])
-                    .map_err(map)
+                    ],
+                )
             })
             .await?;
-        if changed == 0 {
-            return Err(not_found_version(baseline.model(), baseline.version()));
-        }
-        Ok(())
+        changed_or_not_found(changed, baseline.model(), baseline.version())
     }
 
     async fn baseline(
@@ -831,18 +840,14 @@ impl PredictionStore for SqliteStore {
         let key = version.sort_key();
         let row = self
             .read(|conn| {
-                conn.prepare_cached(sql::BASELINE)
-                    .map_err(map)?
-                    .query_row(params![model.as_str(), key], |r| {
-                        Ok((
-                            r.get::<_, f64>(0)?,
-                            r.get::<_, f64>(1)?,
-                            r.get::<_, i64>(2)?,
-                            r.get::<_, i64>(3)?,
-                        ))
-                    })
-                    .optional()
-                    .map_err(map)
+                query_one(conn, sql::BASELINE, params![model.as_str(), key], |r| {
+                    Ok((
+                        r.get::<_, f64>(0)?,
+                        r.get::<_, f64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
             })
             .await?;
         row.map(|(mean, std_dev, count, updated_at)| {
