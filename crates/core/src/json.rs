@@ -64,8 +64,34 @@ fn scalar_text(value: &Value) -> String {
     serde_json::to_string(value).expect("serializing a serde_json::Value cannot fail")
 }
 
-/// Checks that `value`, serialized, is at most [`MAX_JSON_BYTES`] and returns its canonical text.
+/// Whether a string or an object key anywhere in `value` holds U+0000, which PostgreSQL cannot
+/// store in text; every backend refuses it so that all of them accept the same documents.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => object_has_nul(map),
+        _ => false,
+    }
+}
+
+fn object_has_nul(map: &JsonObject) -> bool {
+    map.iter().any(|(k, v)| k.contains('\0') || has_nul(v))
+}
+
+fn nul_error(field: &'static str) -> Error {
+    Error::invalid(
+        field,
+        "JSON text must not contain the NUL character (U+0000)",
+    )
+}
+
+/// Checks that `value`, serialized, is at most [`MAX_JSON_BYTES`] and holds no NUL character, and
+/// returns its canonical text.
 pub(crate) fn checked(field: &'static str, value: &Value) -> Result<String> {
+    if has_nul(value) {
+        return Err(nul_error(field));
+    }
     let text = canonical(value);
     if text.len() > MAX_JSON_BYTES {
         return Err(Error::invalid(
@@ -81,6 +107,9 @@ pub(crate) fn checked(field: &'static str, value: &Value) -> Result<String> {
 
 /// Checks a JSON object the same way as [`checked`].
 pub(crate) fn checked_object(field: &'static str, value: &JsonObject) -> Result<()> {
+    if object_has_nul(value) {
+        return Err(nul_error(field));
+    }
     let len = canonical_object(value).len();
     if len > MAX_JSON_BYTES {
         return Err(Error::invalid(
@@ -108,5 +137,7 @@ mod tests {
         let big = json!("x".repeat(MAX_JSON_BYTES));
         assert!(checked("prediction", &big).is_err());
         assert!(checked("prediction", &json!({"ok": 1})).is_ok());
+        assert!(checked("prediction", &json!({"ok": ["a\u{0}b"]})).is_err());
+        assert!(checked("prediction", &json!({"a\u{0}": 1})).is_err());
     }
 }

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+pub mod codec;
 mod error;
 pub mod json;
 pub mod limits;

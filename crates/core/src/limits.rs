@@ -3,6 +3,9 @@
 //!
 //! The limits keep one record small enough to be written and read in microseconds and to fit
 //! comfortably in a cache entry; they are far above what a model record or a prediction needs.
+//!
+//! No text anywhere (names, descriptions, tags, JSON strings and keys) may contain the NUL
+//! character U+0000, which PostgreSQL cannot store: every backend accepts the same values.
 
 /// Longest model name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 255;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::json::{checked_object, JsonObject};
 use crate::limits::{MAX_DESCRIPTION_BYTES, MAX_MAP_ENTRIES, MAX_SHORT_TEXT_BYTES};
-use crate::name::check_label;
+use crate::name::{check_label, check_no_nul};
 use crate::time::{self, Timestamp};
 use crate::{Error, ModelName, Result, Version};
 
@@ -160,6 +160,7 @@ impl Fields {
         }
         for (key, value) in &self.tags {
             check_label("tag key", key, MAX_SHORT_TEXT_BYTES)?;
+            check_no_nul("tag value", value)?;
             if value.len() > MAX_SHORT_TEXT_BYTES {
                 return Err(Error::invalid(
                     "tag value",
@@ -171,6 +172,7 @@ impl Fields {
             }
         }
         if let Some(d) = &self.description {
+            check_no_nul("description", d)?;
             if d.len() > MAX_DESCRIPTION_BYTES {
                 return Err(Error::invalid(
                     "description",
@@ -321,6 +323,8 @@ mod tests {
             base().tag("k", "x".repeat(300)),
             base().description("x".repeat(5000)),
             base().environment(" prod"),
+            base().description("nul \0 inside"),
+            base().tag("k", "nul \0"),
         ];
         for b in cases {
             assert_eq!(b.build().unwrap_err().kind(), ErrorKind::InvalidInput);

@@ -35,6 +35,18 @@ pub(crate) fn check_label(field: &'static str, value: &str, max: usize) -> Resul
     Ok(())
 }
 
+/// Checks that free text (a description, a tag value) holds no NUL character, which PostgreSQL
+/// cannot store; other control characters (newlines, tabs) are fine there.
+pub(crate) fn check_no_nul(field: &'static str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::invalid(
+            field,
+            "must not contain the NUL character (U+0000)",
+        ));
+    }
+    Ok(())
+}
+
 macro_rules! label_type {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr) => {
         $(#[$doc])*

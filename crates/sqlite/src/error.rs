@@ -40,8 +40,3 @@ pub(crate) fn conflict(err: Error, what: impl FnOnce() -> String) -> Error {
         other => other,
     }
 }
-
-/// A stored value that does not decode: the database was changed behind mlstore's back.
-pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
-    Error::backend(BACKEND, format!("stored {what} does not decode: {detail}"))
-}

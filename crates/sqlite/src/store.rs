@@ -12,14 +12,15 @@
 //!   to the busy timeout off the async scheduler.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ffi::c_int;
 use std::fmt;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mlstore_core::json::{canonical, canonical_object, JsonObject};
+use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
+use mlstore_core::json::canonical;
 use mlstore_core::time::{from_micros, to_micros};
 use mlstore_core::{
     validate, Accuracy, Alias, ConfidenceBaseline, Error, Label, ModelMetadata, ModelName,
@@ -33,7 +34,7 @@ use tokio::sync::{Mutex, Semaphore};
 use uuid::Uuid;
 
 use crate::config::{Location, SqliteConfig};
-use crate::error::{conflict, corrupt, is_busy, map, BACKEND};
+use crate::error::{conflict, is_busy, map, BACKEND};
 use crate::{migrate, sql};
 
 /// The SQLite store. Cheap to clone: clones share the connections.
@@ -319,131 +320,49 @@ fn not_found_version(name: &ModelName, version: &Version) -> Error {
     Error::not_found(format!("model version {name:?} {version}"))
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value)
-        .expect("serializing maps of strings and finite numbers cannot fail")
-}
-
-/// Encoded fields of a metadata row, shared by register and update.
-struct MetadataColumns {
-    configuration: String,
-    metrics: String,
-    tags: String,
-    created_at: i64,
-    deployed_at: Option<i64>,
-}
-
-impl MetadataColumns {
-    fn of(m: &ModelMetadata) -> Self {
-        Self {
-            configuration: canonical_object(m.configuration()),
-            metrics: to_json(m.metrics()),
-            tags: to_json(m.tags()),
-            created_at: to_micros(&m.created_at()),
-            deployed_at: m.deployed_at().as_ref().map(to_micros),
-        }
+/// Decodes a row of `sql::model_select!`.
+fn metadata_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ModelMetadata>> {
+    let created_at = from_micros(row.get(8)?);
+    let deployed_at = row.get::<_, Option<i64>>(9)?.map(from_micros).transpose();
+    let (created_at, deployed_at) = match (created_at, deployed_at) {
+        (Ok(c), Ok(d)) => (c, d),
+        (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+    };
+    Ok(MetadataRow {
+        name: row.get(0)?,
+        version: row.get(1)?,
+        model_type: row.get(2)?,
+        configuration: row.get(3)?,
+        metrics: row.get(4)?,
+        tags: row.get(5)?,
+        description: row.get(6)?,
+        environment: row.get(7)?,
+        created_at,
+        deployed_at,
     }
-}
-
-/// Decodes a row of `sql::model_select!`. `name` is passed when the caller knows it.
-fn metadata_from_row(
-    row: &Row<'_>,
-    name: Option<&ModelName>,
-) -> rusqlite::Result<Result<ModelMetadata>> {
-    let name_text: String = row.get(0)?;
-    let version_text: String = row.get(1)?;
-    let model_type: String = row.get(2)?;
-    let configuration: String = row.get(3)?;
-    let metrics: String = row.get(4)?;
-    let tags: String = row.get(5)?;
-    let description: Option<String> = row.get(6)?;
-    let environment: Option<String> = row.get(7)?;
-    let created_at: i64 = row.get(8)?;
-    let deployed_at: Option<i64> = row.get(9)?;
-    Ok((|| {
-        let name = match name {
-            Some(n) => n.clone(),
-            None => ModelName::new(name_text)?,
-        };
-        let version = Version::new(&version_text)?;
-        let configuration: JsonObject =
-            serde_json::from_str(&configuration).map_err(|e| corrupt("configuration", e))?;
-        let metrics: BTreeMap<String, f64> =
-            serde_json::from_str(&metrics).map_err(|e| corrupt("metrics", e))?;
-        let tags: BTreeMap<String, String> =
-            serde_json::from_str(&tags).map_err(|e| corrupt("tags", e))?;
-        let mut builder = ModelMetadata::builder(name, version, model_type)
-            .configuration(configuration)
-            .metrics(metrics)
-            .tags(tags)
-            .created_at(from_micros(created_at)?)
-            .deployed_at(deployed_at.map(from_micros).transpose()?);
-        if let Some(d) = description {
-            builder = builder.description(d);
-        }
-        if let Some(e) = environment {
-            builder = builder.environment(e);
-        }
-        builder.build()
-    })())
+    .decode(BACKEND))
 }
 
 /// Decodes a row of `sql::RECENT`.
 fn prediction_from_row(
     row: &Row<'_>,
-    name: &ModelName,
+    model: &ModelName,
     version: &Version,
 ) -> rusqlite::Result<Result<Prediction>> {
-    let id: [u8; 16] = row.get(0)?;
-    let prediction: String = row.get(1)?;
-    let actual: Option<String> = row.get(2)?;
-    let confidence: f64 = row.get(3)?;
-    let features: String = row.get(4)?;
-    let ts: i64 = row.get(5)?;
-    Ok((|| {
-        let prediction: Value =
-            serde_json::from_str(&prediction).map_err(|e| corrupt("prediction", e))?;
-        let actual: Option<Value> = actual
-            .map(|a| serde_json::from_str(&a))
-            .transpose()
-            .map_err(|e| corrupt("actual", e))?;
-        let features: JsonObject =
-            serde_json::from_str(&features).map_err(|e| corrupt("features", e))?;
-        Prediction::builder(name.clone(), version.clone(), prediction, confidence)
-            .id(Uuid::from_bytes(id))
-            .actual(actual)
-            .features(features)
-            .timestamp(from_micros(ts)?)
-            .build()
-    })())
-}
-
-/// Encoded columns of a prediction row.
-struct PredictionColumns {
-    id: [u8; 16],
-    prediction: String,
-    actual: Option<String>,
-    correct: Option<bool>,
-    confidence: f64,
-    features: String,
-    ts: i64,
-}
-
-impl PredictionColumns {
-    fn of(p: &Prediction) -> Self {
-        let prediction = canonical(p.prediction());
-        let actual = p.actual().map(canonical);
-        let correct = actual.as_ref().map(|a| *a == prediction);
-        Self {
-            id: *p.id().as_bytes(),
-            prediction,
-            actual,
-            correct,
-            confidence: p.confidence(),
-            features: canonical_object(p.features()),
-            ts: to_micros(&p.timestamp()),
-        }
+    let timestamp = match from_micros(row.get(5)?) {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(PredictionRow {
+        id: Uuid::from_bytes(row.get(0)?),
+        prediction: row.get(1)?,
+        actual: row.get(2)?,
+        correct: None,
+        confidence: row.get(3)?,
+        features: row.get(4)?,
+        timestamp,
     }
+    .decode(model, version, BACKEND))
 }
 
 /// Runs a cached statement that changes rows; returns how many it changed.
@@ -501,7 +420,7 @@ fn changed_or_not_found(changed: usize, name: &ModelName, version: &Version) -> 
 #[async_trait]
 impl ModelRegistry for SqliteStore {
     async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
-        let cols = MetadataColumns::of(metadata);
+        let row = MetadataRow::encode(metadata);
         let key = metadata.version().sort_key();
         self.write(false, |conn| {
             execute(
@@ -512,13 +431,13 @@ impl ModelRegistry for SqliteStore {
                     metadata.version().as_str(),
                     key,
                     metadata.model_type(),
-                    cols.configuration,
-                    cols.metrics,
-                    cols.tags,
+                    row.configuration,
+                    row.metrics,
+                    row.tags,
                     metadata.description(),
                     metadata.environment(),
-                    cols.created_at,
-                    cols.deployed_at,
+                    to_micros(&row.created_at),
+                    row.deployed_at.as_ref().map(to_micros),
                 ],
             )
         })
@@ -535,7 +454,7 @@ impl ModelRegistry for SqliteStore {
         let key = version.sort_key();
         self.read(|conn| {
             query_one(conn, sql::GET, params![name.as_str(), key], |row| {
-                metadata_from_row(row, Some(name))
+                metadata_from_row(row)
             })?
             .transpose()
         })
@@ -545,7 +464,7 @@ impl ModelRegistry for SqliteStore {
     async fn latest(&self, name: &ModelName) -> Result<Option<ModelMetadata>> {
         self.read(|conn| {
             query_one(conn, sql::LATEST, params![name.as_str()], |row| {
-                metadata_from_row(row, Some(name))
+                metadata_from_row(row)
             })?
             .transpose()
         })
@@ -555,7 +474,7 @@ impl ModelRegistry for SqliteStore {
     async fn versions(&self, name: &ModelName) -> Result<Vec<ModelMetadata>> {
         self.read(|conn| {
             query_all(conn, sql::VERSIONS, params![name.as_str()], |row| {
-                metadata_from_row(row, Some(name))
+                metadata_from_row(row)
             })
         })
         .await
@@ -571,7 +490,7 @@ impl ModelRegistry for SqliteStore {
     }
 
     async fn update(&self, metadata: &ModelMetadata) -> Result<()> {
-        let cols = MetadataColumns::of(metadata);
+        let row = MetadataRow::encode(metadata);
         let key = metadata.version().sort_key();
         let changed = self
             .write(false, |conn| {
@@ -582,12 +501,12 @@ impl ModelRegistry for SqliteStore {
                         metadata.name().as_str(),
                         key,
                         metadata.model_type(),
-                        cols.configuration,
-                        cols.metrics,
-                        cols.tags,
+                        row.configuration,
+                        row.metrics,
+                        row.tags,
                         metadata.description(),
                         metadata.environment(),
-                        cols.deployed_at,
+                        row.deployed_at.as_ref().map(to_micros),
                     ],
                 )
             })
@@ -656,7 +575,7 @@ impl ModelRegistry for SqliteStore {
 #[async_trait]
 impl PredictionStore for SqliteStore {
     async fn store_prediction(&self, prediction: &Prediction) -> Result<()> {
-        let cols = PredictionColumns::of(prediction);
+        let row = PredictionRow::encode(prediction);
         let key = prediction.version().sort_key();
         let inserted = self
             .write(false, |conn| {
@@ -664,15 +583,15 @@ impl PredictionStore for SqliteStore {
                     conn,
                     sql::STORE_PREDICTION,
                     params![
-                        &cols.id[..],
+                        &row.id.as_bytes()[..],
                         prediction.model().as_str(),
                         key,
-                        cols.prediction,
-                        cols.actual,
-                        cols.correct,
-                        cols.confidence,
-                        cols.features,
-                        cols.ts,
+                        row.prediction,
+                        row.actual,
+                        row.correct,
+                        row.confidence,
+                        row.features,
+                        to_micros(&row.timestamp),
                     ],
                 )
             })
@@ -686,7 +605,7 @@ impl PredictionStore for SqliteStore {
         if predictions.is_empty() {
             return Ok(());
         }
-        let rows: Vec<PredictionColumns> = predictions.iter().map(PredictionColumns::of).collect();
+        let rows: Vec<PredictionRow> = predictions.iter().map(PredictionRow::encode).collect();
         self.write(true, |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -709,17 +628,17 @@ impl PredictionStore for SqliteStore {
             }
             {
                 let mut insert = tx.prepare_cached(sql::INSERT_PREDICTION).map_err(map)?;
-                for ((p, cols), model_id) in predictions.iter().zip(&rows).zip(model_ids) {
+                for ((p, row), model_id) in predictions.iter().zip(&rows).zip(model_ids) {
                     insert
                         .execute(params![
-                            &cols.id[..],
+                            &row.id.as_bytes()[..],
                             model_id,
-                            cols.prediction,
-                            cols.actual,
-                            cols.correct,
-                            cols.confidence,
-                            cols.features,
-                            cols.ts,
+                            row.prediction,
+                            row.actual,
+                            row.correct,
+                            row.confidence,
+                            row.features,
+                            to_micros(&row.timestamp),
                         ])
                         .map_err(map)
                         .map_err(|e| conflict(e, || format!("prediction {}", p.id())))?;
@@ -813,6 +732,7 @@ impl PredictionStore for SqliteStore {
 
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
         let key = baseline.version().sort_key();
+        let row = BaselineRow::encode(baseline);
         let changed = self
             .write(false, |conn| {
                 execute(
@@ -821,10 +741,10 @@ impl PredictionStore for SqliteStore {
                     params![
                         baseline.model().as_str(),
                         key,
-                        baseline.mean(),
-                        baseline.std_dev(),
-                        baseline.sample_count() as i64,
-                        to_micros(&baseline.updated_at()),
+                        row.mean,
+                        row.std_dev,
+                        row.sample_count,
+                        to_micros(&row.updated_at),
                     ],
                 )
             })
@@ -841,24 +761,18 @@ impl PredictionStore for SqliteStore {
         let row = self
             .read(|conn| {
                 query_one(conn, sql::BASELINE, params![model.as_str(), key], |r| {
-                    Ok((
-                        r.get::<_, f64>(0)?,
-                        r.get::<_, f64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                    ))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?))
                 })
             })
             .await?;
-        row.map(|(mean, std_dev, count, updated_at)| {
-            ConfidenceBaseline::with_updated_at(
-                model.clone(),
-                version.clone(),
+        row.map(|(mean, std_dev, sample_count, updated_at)| {
+            BaselineRow {
                 mean,
                 std_dev,
-                u64::try_from(count).map_err(|e| corrupt("sample_count", e))?,
-                from_micros(updated_at)?,
-            )
+                sample_count,
+                updated_at: from_micros(updated_at)?,
+            }
+            .decode(model, version, BACKEND)
         })
         .transpose()
     }

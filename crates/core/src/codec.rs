@@ -1,0 +1,253 @@
+//! How the SQL backends lay values out in columns, shared so that every backend stores the same
+//! text and decodes it with the same checks.
+//!
+//! JSON documents (configuration, prediction, actual, features) are stored as their canonical
+//! text ([`crate::json::canonical`]); metrics and tags as JSON objects; `correct` is computed once,
+//! when a label is known, as equality of canonical texts. Backends add only their own column
+//! types (timestamps, UUIDs) and SQL.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::json::{canonical, canonical_object, JsonObject};
+use crate::{
+    ConfidenceBaseline, Error, ModelMetadata, ModelName, Prediction, Result, Timestamp, Version,
+};
+
+fn corrupt(backend: &'static str, what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::backend(
+        backend,
+        format!("stored {what} does not decode (was the database changed by another program?): {detail}"),
+    )
+}
+
+/// The columns of a model version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataRow {
+    /// Model name.
+    pub name: String,
+    /// Version text.
+    pub version: String,
+    /// Model type.
+    pub model_type: String,
+    /// Canonical JSON object.
+    pub configuration: String,
+    /// JSON object, metric name to number.
+    pub metrics: String,
+    /// JSON object, tag to text.
+    pub tags: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Registration time.
+    pub created_at: Timestamp,
+    /// Deployment time.
+    pub deployed_at: Option<Timestamp>,
+}
+
+impl MetadataRow {
+    /// The columns of `m`.
+    pub fn encode(m: &ModelMetadata) -> Self {
+        Self {
+            name: m.name().as_str().to_owned(),
+            version: m.version().as_str().to_owned(),
+            model_type: m.model_type().to_owned(),
+            configuration: canonical_object(m.configuration()),
+            metrics: serde_json::to_string(m.metrics()).expect("finite metrics serialize"),
+            tags: serde_json::to_string(m.tags()).expect("string tags serialize"),
+            description: m.description().map(str::to_owned),
+            environment: m.environment().map(str::to_owned),
+            created_at: m.created_at(),
+            deployed_at: m.deployed_at(),
+        }
+    }
+
+    /// The metadata these columns hold, validated like any other.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] (naming `backend`) when a column does not decode.
+    pub fn decode(self, backend: &'static str) -> Result<ModelMetadata> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| corrupt(backend, what, e);
+        let name = ModelName::new(self.name).map_err(|e| bad("model name", &e))?;
+        let version = Version::new(&self.version).map_err(|e| bad("version", &e))?;
+        let configuration: JsonObject =
+            serde_json::from_str(&self.configuration).map_err(|e| bad("configuration", &e))?;
+        let metrics: BTreeMap<String, f64> =
+            serde_json::from_str(&self.metrics).map_err(|e| bad("metrics", &e))?;
+        let tags: BTreeMap<String, String> =
+            serde_json::from_str(&self.tags).map_err(|e| bad("tags", &e))?;
+        let mut builder = ModelMetadata::builder(name, version, self.model_type)
+            .configuration(configuration)
+            .metrics(metrics)
+            .tags(tags)
+            .created_at(self.created_at)
+            .deployed_at(self.deployed_at);
+        if let Some(d) = self.description {
+            builder = builder.description(d);
+        }
+        if let Some(e) = self.environment {
+            builder = builder.environment(e);
+        }
+        builder.build().map_err(|e| bad("model metadata", &e))
+    }
+}
+
+/// The columns of a prediction (the model version is the backend's foreign key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionRow {
+    /// Prediction id.
+    pub id: Uuid,
+    /// Canonical JSON.
+    pub prediction: String,
+    /// Canonical JSON, once labelled.
+    pub actual: Option<String>,
+    /// `actual == prediction` as canonical texts, once labelled.
+    pub correct: Option<bool>,
+    /// Confidence.
+    pub confidence: f64,
+    /// Canonical JSON object.
+    pub features: String,
+    /// When the prediction was made.
+    pub timestamp: Timestamp,
+}
+
+impl PredictionRow {
+    /// The columns of `p`.
+    pub fn encode(p: &Prediction) -> Self {
+        let prediction = canonical(p.prediction());
+        let actual = p.actual().map(canonical);
+        let correct = actual.as_ref().map(|a| *a == prediction);
+        Self {
+            id: p.id(),
+            prediction,
+            actual,
+            correct,
+            confidence: p.confidence(),
+            features: canonical_object(p.features()),
+            timestamp: p.timestamp(),
+        }
+    }
+
+    /// The prediction these columns hold for `model` at `version`, validated like any other.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] (naming `backend`) when a column does not decode.
+    pub fn decode(
+        self,
+        model: &ModelName,
+        version: &Version,
+        backend: &'static str,
+    ) -> Result<Prediction> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| corrupt(backend, what, e);
+        let prediction: Value =
+            serde_json::from_str(&self.prediction).map_err(|e| bad("prediction", &e))?;
+        let actual: Option<Value> = self
+            .actual
+            .map(|a| serde_json::from_str(&a))
+            .transpose()
+            .map_err(|e| bad("actual", &e))?;
+        let features: JsonObject =
+            serde_json::from_str(&self.features).map_err(|e| bad("features", &e))?;
+        Prediction::builder(model.clone(), version.clone(), prediction, self.confidence)
+            .id(self.id)
+            .actual(actual)
+            .features(features)
+            .timestamp(self.timestamp)
+            .build()
+            .map_err(|e| bad("prediction", &e))
+    }
+}
+
+/// The columns of a confidence baseline (the model version is the backend's key).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BaselineRow {
+    /// Mean confidence.
+    pub mean: f64,
+    /// Standard deviation.
+    pub std_dev: f64,
+    /// Sample count, as SQL's signed 64-bit integer.
+    pub sample_count: i64,
+    /// Last write.
+    pub updated_at: Timestamp,
+}
+
+impl BaselineRow {
+    /// The columns of `b`.
+    pub fn encode(b: &ConfidenceBaseline) -> Self {
+        Self {
+            mean: b.mean(),
+            std_dev: b.std_dev(),
+            // The constructor keeps the count within i64.
+            sample_count: b.sample_count() as i64,
+            updated_at: b.updated_at(),
+        }
+    }
+
+    /// The baseline these columns hold for `model` at `version`, validated like any other.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] (naming `backend`) when a column is out of range.
+    pub fn decode(
+        self,
+        model: &ModelName,
+        version: &Version,
+        backend: &'static str,
+    ) -> Result<ConfidenceBaseline> {
+        let count =
+            u64::try_from(self.sample_count).map_err(|e| corrupt(backend, "sample count", e))?;
+        ConfidenceBaseline::with_updated_at(
+            model.clone(),
+            version.clone(),
+            self.mean,
+            self.std_dev,
+            count,
+            self.updated_at,
+        )
+        .map_err(|e| corrupt(backend, "baseline", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rows_round_trip() {
+        let name = ModelName::new("m").unwrap();
+        let version = Version::new("1.2.3-rc.1").unwrap();
+        let m = ModelMetadata::builder(name.clone(), version.clone(), "t")
+            .metric("auc", 0.5)
+            .tag("k", "v")
+            .description("d")
+            .build()
+            .unwrap();
+        assert_eq!(MetadataRow::encode(&m).decode("test").unwrap(), m);
+        let p = Prediction::builder(name.clone(), version.clone(), json!({"b": 1, "a": 2}), 0.4)
+            .actual(Some(json!({"a": 2, "b": 1})))
+            .feature("x", json!([1, 2]))
+            .build()
+            .unwrap();
+        let row = PredictionRow::encode(&p);
+        assert_eq!(row.prediction, r#"{"a":2,"b":1}"#);
+        assert_eq!(row.correct, Some(true));
+        assert_eq!(row.decode(&name, &version, "test").unwrap(), p);
+    }
+
+    #[test]
+    fn corrupt_columns_are_backend_errors() {
+        let name = ModelName::new("m").unwrap();
+        let version = Version::new("1.0.0").unwrap();
+        let m = ModelMetadata::builder(name.clone(), version.clone(), "t")
+            .build()
+            .unwrap();
+        let mut row = MetadataRow::encode(&m);
+        row.metrics = "{not json".into();
+        let err = row.decode("sqlite").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Backend);
+        assert!(err.to_string().contains("metrics"), "{err}");
+    }
+}

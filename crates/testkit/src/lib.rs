@@ -1,0 +1,599 @@
+//! Throwaway PostgreSQL and Redis servers for mlstore's tests and benchmarks.
+//!
+//! - [`PostgresServer::start`] runs `initdb` into a temporary directory and starts `postgres` on
+//!   a free loopback port (as the `postgres` user when running as root, since PostgreSQL refuses
+//!   to run as root), with durability off for speed.
+//! - [`RedisServer::start`] starts `redis-server` on a free loopback port with no persistence.
+//! - [`postgres`] and [`redis`] give one shared server per test process: the one named by
+//!   `MLSTORE_TEST_POSTGRES_URL` / `MLSTORE_TEST_REDIS_URL` when set, else one started on first
+//!   use. [`PostgresServer::create_database`] gives each test a database of its own, so tests run
+//!   in parallel.
+//!
+//! A started server is bound to this process: it runs under a small shell wrapper that reads
+//! this process's end of a pipe, so when the process exits (even without running destructors,
+//! as with a `static`) the wrapper stops the server and deletes its directory. Dropping a
+//! server stops it at once.
+//!
+//! When a server binary is missing, the error says which package to install.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Environment variable naming an existing PostgreSQL (a URL of a database where the user may
+/// `CREATE DATABASE`), used instead of starting one.
+pub const POSTGRES_URL_ENV: &str = "MLSTORE_TEST_POSTGRES_URL";
+/// Environment variable naming an existing Redis, used instead of starting one.
+pub const REDIS_URL_ENV: &str = "MLSTORE_TEST_REDIS_URL";
+
+/// Why a server could not be started or used.
+#[derive(Debug, Clone)]
+pub struct TestkitError(String);
+
+impl fmt::Display for TestkitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TestkitError {}
+
+type Result<T> = std::result::Result<T, TestkitError>;
+
+fn error(message: impl Into<String>) -> TestkitError {
+    TestkitError(message.into())
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| error(format!("cannot bind a loopback port: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| error(format!("cannot read the bound port: {e}")))?
+        .port();
+    Ok(port)
+}
+
+/// Finds `name` on `PATH`, then in `extra` directories (glob-free prefixes checked in order).
+fn find_binary(name: &str, extra: &[PathBuf]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(extra.iter().cloned())
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// `/usr/lib/postgresql/<N>/bin`, newest first: where Debian installs the server binaries.
+fn debian_postgres_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
+    dirs.into_iter().map(|(_, dir)| dir).collect()
+}
+
+/// The uid and gid of a user, from `/etc/passwd`.
+fn user_ids(user: &str) -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        if fields.first() == Some(&user) && fields.len() > 3 {
+            Some((fields[2].parse().ok()?, fields[3].parse().ok()?))
+        } else {
+            None
+        }
+    })
+}
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A server process under the lifetime wrapper: it stops when `stdin` closes.
+struct Supervised {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+/// Shell wrapper: starts the server in the background, waits for its stdin (our pipe) to close,
+/// then stops the server with `$STOP_SIGNAL`, waits for it and removes `$CLEANUP_DIR`.
+const WRAPPER: &str = r#"trap '' INT TERM
+"$@" &
+pid=$!
+read _ignored
+kill -s "$STOP_SIGNAL" "$pid" 2>/dev/null
+wait "$pid"
+rm -rf "$CLEANUP_DIR""#;
+
+impl Supervised {
+    fn spawn(
+        program: &Path,
+        args: &[String],
+        log: &Path,
+        stop_signal: &str,
+        cleanup_dir: &Path,
+        user: Option<(u32, u32)>,
+    ) -> Result<Self> {
+        let log_file = File::create(log)
+            .map_err(|e| error(format!("cannot create {}: {e}", log.display())))?;
+        let log_err = log_file
+            .try_clone()
+            .map_err(|e| error(format!("cannot clone a file handle: {e}")))?;
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(WRAPPER)
+            .arg("mlstore-testkit")
+            .arg(program)
+            .args(args)
+            .env("STOP_SIGNAL", stop_signal)
+            .env("CLEANUP_DIR", cleanup_dir)
+            .stdin(Stdio::piped())
+            .stdout(log_file)
+            .stderr(log_err);
+        if let Some((uid, gid)) = user {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(gid);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| error(format!("cannot start {}: {e}", program.display())))?;
+        let stdin = child.stdin.take();
+        Ok(Self { child, stdin })
+    }
+
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.exited().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `ready()` is true, the process exits, or `timeout` passes.
+fn wait_until(
+    what: &str,
+    process: &mut Supervised,
+    log: &Path,
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if ready() {
+            return Ok(());
+        }
+        if let Some(status) = process.exited() {
+            return Err(error(format!(
+                "{what} exited ({status}) before it was ready; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(error(format!(
+                "{what} was not ready after {timeout:?}; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A PostgreSQL server: started by [`PostgresServer::start`] or named by a URL.
+pub struct PostgresServer {
+    admin_url: String,
+    process: Option<Supervised>,
+}
+
+impl fmt::Debug for PostgresServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresServer")
+            .field("admin_url", &mlstore_core::redact_url(&self.admin_url))
+            .field("started_here", &self.process.is_some())
+            .finish()
+    }
+}
+
+impl PostgresServer {
+    /// Uses an existing server; `admin_url` names a database where the user may create
+    /// databases.
+    pub fn existing(admin_url: impl Into<String>) -> Self {
+        Self {
+            admin_url: admin_url.into(),
+            process: None,
+        }
+    }
+
+    /// Runs `initdb` into a new temporary directory and starts `postgres` on a free loopback
+    /// port, with fsync and synchronous commit off (a throwaway server).
+    ///
+    /// # Errors
+    /// When `initdb`/`postgres` are missing (the message says what to install), when running as
+    /// root without a `postgres` user, or when the server does not start within 60 s.
+    pub fn start() -> Result<Self> {
+        let dirs = debian_postgres_dirs();
+        let missing = || {
+            error(
+                "PostgreSQL server binaries (initdb, postgres) not found on PATH or in \
+                 /usr/lib/postgresql/*/bin: install them (Debian: apt-get install postgresql), or \
+                 set MLSTORE_TEST_POSTGRES_URL to an existing server",
+            )
+        };
+        let initdb = find_binary("initdb", &dirs).ok_or_else(missing)?;
+        let postgres = find_binary("postgres", &dirs).ok_or_else(missing)?;
+        let user = if running_as_root() {
+            Some(user_ids("postgres").ok_or_else(|| {
+                error(
+                    "running as root, PostgreSQL must run as another user and there is no \
+                     `postgres` user (Debian: apt-get install postgresql creates it)",
+                )
+            })?)
+        } else {
+            None
+        };
+        let root = tempfile::Builder::new()
+            .prefix("mlstore-postgres-")
+            .tempdir()
+            .map_err(|e| error(format!("cannot create a temporary directory: {e}")))?
+            .keep();
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(&root, Some(uid), Some(gid))
+                .map_err(|e| error(format!("cannot give {} to postgres: {e}", root.display())))?;
+        }
+        let data = root.join("data");
+        let mut init = Command::new(&initdb);
+        init.arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .stdin(Stdio::null());
+        if let Some((uid, gid)) = user {
+            use std::os::unix::process::CommandExt;
+            init.uid(uid).gid(gid);
+        }
+        let output = init
+            .output()
+            .map_err(|e| error(format!("cannot run {}: {e}", initdb.display())))?;
+        if !output.status.success() {
+            let _ = std::fs::remove_dir_all(&root);
+            return Err(error(format!(
+                "initdb failed ({}): {}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        let port = free_port()?;
+        let args: Vec<String> = [
+            "-D",
+            &data.to_string_lossy(),
+            "-p",
+            &port.to_string(),
+            "-k",
+            &root.to_string_lossy(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=400",
+            "-c",
+            "shared_buffers=128MB",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let log = root.join("postgres.log");
+        let mut process = Supervised::spawn(&postgres, &args, &log, "INT", &root, user)?;
+        wait_until(
+            "postgres",
+            &mut process,
+            &log,
+            Duration::from_secs(60),
+            || {
+                std::fs::read_to_string(&log)
+                    .map(|text| text.contains("ready to accept connections"))
+                    .unwrap_or(false)
+            },
+        )?;
+        Ok(Self {
+            admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            process: Some(process),
+        })
+    }
+
+    /// The URL of the `postgres` database (or the one given), for administration.
+    pub fn admin_url(&self) -> &str {
+        &self.admin_url
+    }
+
+    /// Creates an empty database of its own for one test and returns its URL.
+    ///
+    /// # Errors
+    /// When the server refuses the connection or the `CREATE DATABASE`.
+    pub async fn create_database(&self) -> Result<String> {
+        use sqlx::Connection;
+        let name = format!("mlstore_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&self.admin_url)
+            .await
+            .map_err(|e| error(format!("cannot connect to {}: {e}", self.redacted())))?;
+        // A database name cannot be a bind parameter; this one is generated: [a-z0-9_] only.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| error(format!("CREATE DATABASE on {}: {e}", self.redacted())))?;
+        conn.close().await.ok();
+        Ok(with_database(&self.admin_url, &name))
+    }
+
+    fn redacted(&self) -> String {
+        mlstore_core::redact_url(&self.admin_url)
+    }
+}
+
+/// `url` with its database (the path) replaced by `database`.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let without_path = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{without_path}/{database}?{q}"),
+        None => format!("{without_path}/{database}"),
+    }
+}
+
+/// A Redis server: started by [`RedisServer::start`] or named by a URL.
+pub struct RedisServer {
+    url: String,
+    port: u16,
+    host: String,
+    process: Option<Supervised>,
+}
+
+impl fmt::Debug for RedisServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisServer")
+            .field("url", &mlstore_core::redact_url(&self.url))
+            .field("started_here", &self.process.is_some())
+            .finish()
+    }
+}
+
+/// Sends `PING` and expects `+PONG`.
+fn redis_ping(host: &str, port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect((host, port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut reply = [0u8; 7];
+    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
+impl RedisServer {
+    /// Uses an existing server at `url` (`redis://host:port/db`).
+    pub fn existing(url: impl Into<String>) -> Self {
+        let url = url.into();
+        let authority = url
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split(['/', '?'])
+            .next()
+            .unwrap_or("");
+        let hostport = authority.rsplit('@').next().unwrap_or(authority);
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().unwrap_or(6379)),
+            None => (hostport.to_string(), 6379),
+        };
+        Self {
+            url,
+            port,
+            host,
+            process: None,
+        }
+    }
+
+    /// Starts `redis-server` on a free loopback port, with no persistence.
+    ///
+    /// # Errors
+    /// When `redis-server` is missing (the message says what to install) or does not answer
+    /// `PING` within 30 s.
+    pub fn start() -> Result<Self> {
+        let port = free_port()?;
+        let process = Self::spawn(port)?;
+        Ok(Self {
+            url: format!("redis://127.0.0.1:{port}/0"),
+            port,
+            host: "127.0.0.1".into(),
+            process: Some(process),
+        })
+    }
+
+    fn spawn(port: u16) -> Result<Supervised> {
+        let binary = find_binary("redis-server", &[]).ok_or_else(|| {
+            error(
+                "redis-server not found on PATH: install it (Debian: apt-get install \
+                 redis-server), or set MLSTORE_TEST_REDIS_URL to an existing server",
+            )
+        })?;
+        let dir = tempfile::Builder::new()
+            .prefix("mlstore-redis-")
+            .tempdir()
+            .map_err(|e| error(format!("cannot create a temporary directory: {e}")))?
+            .keep();
+        let args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+            "--dir",
+            &dir.to_string_lossy(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let log = dir.join("redis.log");
+        let mut process = Supervised::spawn(&binary, &args, &log, "TERM", &dir, None)?;
+        wait_until(
+            "redis-server",
+            &mut process,
+            &log,
+            Duration::from_secs(30),
+            || redis_ping("127.0.0.1", port),
+        )?;
+        Ok(process)
+    }
+
+    /// The server's URL, `redis://127.0.0.1:PORT/0`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether the server answers `PING`.
+    pub fn is_alive(&self) -> bool {
+        redis_ping(&self.host, self.port)
+    }
+
+    /// Stops a server started here (to test what happens when Redis goes away); the port stays
+    /// reserved for [`RedisServer::restart`].
+    ///
+    /// # Errors
+    /// When the server was not started here.
+    pub fn stop(&mut self) -> Result<()> {
+        if self.process.take().is_none() {
+            return Err(error("this Redis was not started by the testkit"));
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped server again on the same port.
+    ///
+    /// # Errors
+    /// As [`RedisServer::start`].
+    pub fn restart(&mut self) -> Result<()> {
+        self.process = Some(Self::spawn(self.port)?);
+        Ok(())
+    }
+}
+
+static POSTGRES: OnceLock<std::result::Result<PostgresServer, TestkitError>> = OnceLock::new();
+static REDIS: OnceLock<std::result::Result<RedisServer, TestkitError>> = OnceLock::new();
+
+/// The PostgreSQL server of this test process: `MLSTORE_TEST_POSTGRES_URL` when set, else one
+/// started on first use (and stopped when the process exits).
+///
+/// # Panics
+/// When no server can be had; the message says what to install.
+pub fn postgres() -> &'static PostgresServer {
+    let server = POSTGRES.get_or_init(|| match std::env::var(POSTGRES_URL_ENV) {
+        Ok(url) if !url.is_empty() => Ok(PostgresServer::existing(url)),
+        _ => PostgresServer::start(),
+    });
+    match server {
+        Ok(server) => server,
+        Err(e) => panic!("no PostgreSQL for the tests: {e}"),
+    }
+}
+
+/// A new, empty database on the test process's PostgreSQL server.
+///
+/// # Panics
+/// When no server can be had or the database cannot be created.
+pub async fn fresh_postgres_url() -> String {
+    postgres()
+        .create_database()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The Redis server of this test process: `MLSTORE_TEST_REDIS_URL` when set, else one started
+/// on first use. Tests sharing it keep apart by key namespace.
+///
+/// # Panics
+/// When no server can be had; the message says what to install.
+pub fn redis() -> &'static RedisServer {
+    let server = REDIS.get_or_init(|| match std::env::var(REDIS_URL_ENV) {
+        Ok(url) if !url.is_empty() => Ok(RedisServer::existing(url)),
+        _ => RedisServer::start(),
+    });
+    match server {
+        Ok(server) => server,
+        Err(e) => panic!("no Redis for the tests: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_in_url_is_replaced() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5/postgres", "t1"),
+            "postgres://u:p@h:5/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/postgres?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:5", "t1"), "postgres://h:5/t1");
+    }
+
+    #[test]
+    fn redis_url_is_parsed() {
+        let r = RedisServer::existing("redis://:pw@cache.local:6380/2");
+        assert_eq!((r.host.as_str(), r.port), ("cache.local", 6380));
+        assert!(!format!("{r:?}").contains("pw"));
+    }
+}
