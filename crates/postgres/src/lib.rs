@@ -1,1 +1,11 @@
-pub fn x() {}
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms)]
+
+mod config;
+mod error;
+mod sql;
+mod store;
+
+pub use config::PostgresConfig;
+pub use store::{PostgresStore, MIGRATOR};

@@ -1,0 +1,522 @@
+//! [`PostgresStore`]: the store traits on PostgreSQL, through a sqlx pool.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
+use mlstore_core::json::canonical;
+use mlstore_core::{
+    validate, Accuracy, Alias, ConfidenceBaseline, Error, Label, ModelMetadata, ModelName,
+    ModelRegistry, Prediction, PredictionStore, Result, Version,
+};
+use serde_json::Value;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::config::PostgresConfig;
+use crate::error::{ErrorMap, BACKEND};
+use crate::sql;
+
+/// The migrations of `migrations/postgres`, embedded at build time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// The PostgreSQL store. Cheap to clone: clones share the pool.
+///
+/// Every operation is one statement, so one round trip, and atomic: batches travel as arrays
+/// (`UNNEST`) and write all rows or none.
+///
+/// ```no_run
+/// # async fn demo() -> mlstore_core::Result<()> {
+/// use mlstore_postgres::{PostgresConfig, PostgresStore};
+/// let config = PostgresConfig::from_url("postgres://app:secret@db:5432/ml")?.max_connections(32);
+/// let store = PostgresStore::connect(config).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    config: PostgresConfig,
+    errors: ErrorMap,
+    schema_version: i64,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("config", &self.config)
+            .field("schema_version", &self.schema_version)
+            .finish_non_exhaustive()
+    }
+}
+
+fn not_found_version(name: &ModelName, version: &Version) -> Error {
+    Error::not_found(format!("model version {name:?} {version}"))
+}
+
+/// NotFound for the model version unless a statement changed a row.
+fn changed_or_not_found(changed: u64, name: &ModelName, version: &Version) -> Result<()> {
+    if changed == 0 {
+        return Err(not_found_version(name, version));
+    }
+    Ok(())
+}
+
+impl PostgresStore {
+    /// Connects a pool and applies pending migrations. Several processes may connect to an
+    /// empty database at once: the migrations run under an advisory lock, once.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the server cannot be reached in the acquire timeout;
+    /// [`Error::Configuration`] for a bad URL, TLS problems, or a schema newer than this build.
+    pub async fn connect(config: PostgresConfig) -> Result<Self> {
+        let errors = ErrorMap::new(config.secrets());
+        let options = config.connect_options()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .idle_timeout(config.idle_timeout)
+            .max_lifetime(config.max_lifetime)
+            .test_before_acquire(config.test_before_acquire)
+            .connect_with(options)
+            .await
+            .map_err(|e| errors.map(e))?;
+        MIGRATOR.run(&pool).await.map_err(|e| errors.migration(e))?;
+        let schema_version: i64 = sqlx::query_scalar(sql::SCHEMA_VERSION)
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| errors.map(e))?;
+        Ok(Self {
+            pool,
+            config,
+            errors,
+            schema_version,
+        })
+    }
+
+    /// Connects with the default options to `url` (`postgres://...`).
+    ///
+    /// # Errors
+    /// As [`PostgresStore::connect`].
+    pub async fn connect_url(url: &str) -> Result<Self> {
+        Self::connect(PostgresConfig::from_url(url)?).await
+    }
+
+    /// The options the store was opened with.
+    pub fn config(&self) -> &PostgresConfig {
+        &self.config
+    }
+
+    /// The schema version of the database (the last migration applied).
+    pub fn schema_version(&self) -> i64 {
+        self.schema_version
+    }
+
+    /// The pool, for running other queries against the same database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes the pool: waits for connections in use to come back, then closes them all.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn map(&self, err: sqlx::Error) -> Error {
+        self.errors.map(err)
+    }
+
+    fn metadata_from_row(&self, row: &PgRow) -> Result<ModelMetadata> {
+        let stored = (|| {
+            Ok::<_, sqlx::Error>(MetadataRow {
+                name: row.try_get(0)?,
+                version: row.try_get(1)?,
+                model_type: row.try_get(2)?,
+                configuration: row.try_get(3)?,
+                metrics: row.try_get(4)?,
+                tags: row.try_get(5)?,
+                description: row.try_get(6)?,
+                environment: row.try_get(7)?,
+                created_at: row.try_get(8)?,
+                deployed_at: row.try_get(9)?,
+            })
+        })()
+        .map_err(|e| self.map(e))?;
+        stored.decode(BACKEND)
+    }
+}
+
+#[async_trait]
+impl ModelRegistry for PostgresStore {
+    async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
+        let row = MetadataRow::encode(metadata);
+        sqlx::query(sql::REGISTER)
+            .bind(&row.name)
+            .bind(&row.version)
+            .bind(metadata.version().sort_key())
+            .bind(&row.model_type)
+            .bind(&row.configuration)
+            .bind(&row.metrics)
+            .bind(&row.tags)
+            .bind(&row.description)
+            .bind(&row.environment)
+            .bind(row.created_at)
+            .bind(row.deployed_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match self.map(e) {
+                Error::AlreadyExists { .. } => Error::already_exists(format!(
+                    "model version {:?} {}",
+                    metadata.name(),
+                    metadata.version()
+                )),
+                other => other,
+            })
+            .map(drop)
+    }
+
+    async fn get(&self, name: &ModelName, version: &Version) -> Result<Option<ModelMetadata>> {
+        let row = sqlx::query(sql::GET)
+            .bind(name.as_str())
+            .bind(version.sort_key())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        row.map(|r| self.metadata_from_row(&r)).transpose()
+    }
+
+    async fn latest(&self, name: &ModelName) -> Result<Option<ModelMetadata>> {
+        let row = sqlx::query(sql::LATEST)
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        row.map(|r| self.metadata_from_row(&r)).transpose()
+    }
+
+    async fn versions(&self, name: &ModelName) -> Result<Vec<ModelMetadata>> {
+        let rows = sqlx::query(sql::VERSIONS)
+            .bind(name.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        rows.iter().map(|r| self.metadata_from_row(r)).collect()
+    }
+
+    async fn list_models(&self) -> Result<Vec<ModelName>> {
+        let names: Vec<String> = sqlx::query_scalar(sql::LIST_MODELS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        names.into_iter().map(ModelName::new).collect()
+    }
+
+    async fn update(&self, metadata: &ModelMetadata) -> Result<()> {
+        let row = MetadataRow::encode(metadata);
+        let done = sqlx::query(sql::UPDATE)
+            .bind(&row.name)
+            .bind(metadata.version().sort_key())
+            .bind(&row.model_type)
+            .bind(&row.configuration)
+            .bind(&row.metrics)
+            .bind(&row.tags)
+            .bind(&row.description)
+            .bind(&row.environment)
+            .bind(row.deployed_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        changed_or_not_found(done.rows_affected(), metadata.name(), metadata.version())
+    }
+
+    async fn delete(&self, name: &ModelName, version: &Version) -> Result<()> {
+        let done = sqlx::query(sql::DELETE)
+            .bind(name.as_str())
+            .bind(version.sort_key())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        changed_or_not_found(done.rows_affected(), name, version)
+    }
+
+    async fn set_alias(&self, name: &ModelName, alias: &Alias, version: &Version) -> Result<()> {
+        let done = sqlx::query(sql::SET_ALIAS)
+            .bind(name.as_str())
+            .bind(alias.as_str())
+            .bind(version.sort_key())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        changed_or_not_found(done.rows_affected(), name, version)
+    }
+
+    async fn resolve_alias(&self, name: &ModelName, alias: &Alias) -> Result<Option<Version>> {
+        let text: Option<String> = sqlx::query_scalar(sql::RESOLVE_ALIAS)
+            .bind(name.as_str())
+            .bind(alias.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        text.map(Version::new).transpose()
+    }
+
+    async fn remove_alias(&self, name: &ModelName, alias: &Alias) -> Result<()> {
+        let done = sqlx::query(sql::REMOVE_ALIAS)
+            .bind(name.as_str())
+            .bind(alias.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(format!(
+                "alias {alias:?} of model {name:?}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn conflict_on_prediction(err: Error, id: impl fmt::Display) -> Error {
+    match err {
+        Error::AlreadyExists { .. } => Error::already_exists(format!("prediction {id}")),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl PredictionStore for PostgresStore {
+    async fn store_prediction(&self, prediction: &Prediction) -> Result<()> {
+        let row = PredictionRow::encode(prediction);
+        let done = sqlx::query(sql::STORE_PREDICTION)
+            .bind(row.id)
+            .bind(prediction.model().as_str())
+            .bind(prediction.version().sort_key())
+            .bind(&row.prediction)
+            .bind(&row.actual)
+            .bind(row.correct)
+            .bind(row.confidence)
+            .bind(&row.features)
+            .bind(row.timestamp)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_on_prediction(self.map(e), row.id))?;
+        changed_or_not_found(done.rows_affected(), prediction.model(), prediction.version())
+    }
+
+    async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()> {
+        validate::prediction_batch(predictions)?;
+        if predictions.is_empty() {
+            return Ok(());
+        }
+        let n = predictions.len();
+        let (mut ids, mut names, mut keys) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut values, mut actuals, mut corrects) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut confidences, mut features, mut timestamps) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::<DateTime<Utc>>::with_capacity(n));
+        for p in predictions {
+            let row = PredictionRow::encode(p);
+            ids.push(row.id);
+            names.push(p.model().as_str());
+            keys.push(p.version().sort_key());
+            values.push(row.prediction);
+            actuals.push(row.actual);
+            corrects.push(row.correct);
+            confidences.push(row.confidence);
+            features.push(row.features);
+            timestamps.push(row.timestamp);
+        }
+        let done = sqlx::query(sql::STORE_PREDICTIONS)
+            .bind(&ids)
+            .bind(&names)
+            .bind(&keys)
+            .bind(&values)
+            .bind(&actuals)
+            .bind(&corrects)
+            .bind(&confidences)
+            .bind(&features)
+            .bind(&timestamps)
+            .bind(n as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match self.map(e) {
+                Error::AlreadyExists { .. } => {
+                    Error::already_exists("a prediction id of the batch is already stored")
+                }
+                other => other,
+            })?;
+        if done.rows_affected() == n as u64 {
+            return Ok(());
+        }
+        // Nothing was written: name the first unknown model version.
+        let distinct: BTreeSet<(&ModelName, &Version)> =
+            predictions.iter().map(|p| (p.model(), p.version())).collect();
+        let (names, keys): (Vec<&str>, Vec<Vec<u8>>) = distinct
+            .iter()
+            .map(|(m, v)| (m.as_str(), v.sort_key()))
+            .unzip();
+        let unknown: Option<(String, Vec<u8>)> = sqlx::query_as(sql::FIRST_UNKNOWN_VERSION)
+            .bind(&names)
+            .bind(&keys)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        let missing = unknown.and_then(|(name, key)| {
+            distinct
+                .iter()
+                .find(|(m, v)| m.as_str() == name && v.sort_key() == key)
+                .copied()
+        });
+        Err(match missing {
+            Some((m, v)) => not_found_version(m, v),
+            None => Error::not_found("a model version of the batch"),
+        })
+    }
+
+    async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()> {
+        let label = Label::new(id, actual.clone())?;
+        let done = sqlx::query(sql::RECORD_ACTUAL)
+            .bind(label.id())
+            .bind(canonical(label.actual()))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found(format!("prediction {id}")));
+        }
+        Ok(())
+    }
+
+    async fn record_actuals(&self, labels: &[Label]) -> Result<()> {
+        validate::label_batch(labels)?;
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = labels.iter().map(Label::id).collect();
+        let actuals: Vec<String> = labels.iter().map(|l| canonical(l.actual())).collect();
+        let done = sqlx::query(sql::RECORD_ACTUALS)
+            .bind(&ids)
+            .bind(&actuals)
+            .bind(labels.len() as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        if done.rows_affected() == labels.len() as u64 {
+            return Ok(());
+        }
+        let unknown: Option<Uuid> = sqlx::query_scalar(sql::FIRST_UNKNOWN_PREDICTION)
+            .bind(&ids)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        Err(match unknown {
+            Some(id) => Error::not_found(format!("prediction {id}")),
+            None => Error::not_found("a prediction of the batch"),
+        })
+    }
+
+    async fn recent_predictions(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        limit: usize,
+    ) -> Result<Vec<Prediction>> {
+        validate::recent_limit(limit)?;
+        let key = version.sort_key();
+        let rows = sqlx::query(sql::RECENT)
+            .bind(model.as_str())
+            .bind(&key)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        if rows.is_empty() {
+            let id: Option<i64> = sqlx::query_scalar(sql::MODEL_ID)
+                .bind(model.as_str())
+                .bind(&key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.map(e))?;
+            if id.is_none() {
+                return Err(not_found_version(model, version));
+            }
+        }
+        rows.iter()
+            .map(|r| {
+                let stored = (|| {
+                    Ok::<_, sqlx::Error>(PredictionRow {
+                        id: r.try_get(0)?,
+                        prediction: r.try_get(1)?,
+                        actual: r.try_get(2)?,
+                        correct: None,
+                        confidence: r.try_get(3)?,
+                        features: r.try_get(4)?,
+                        timestamp: r.try_get(5)?,
+                    })
+                })()
+                .map_err(|e| self.map(e))?;
+                stored.decode(model, version, BACKEND)
+            })
+            .collect()
+    }
+
+    async fn accuracy(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: usize,
+    ) -> Result<Accuracy> {
+        validate::accuracy_window(window)?;
+        let (model_id, total, correct): (Option<i64>, i64, i64) = sqlx::query_as(sql::ACCURACY)
+            .bind(model.as_str())
+            .bind(version.sort_key())
+            .bind(window as i64)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        if model_id.is_none() {
+            return Err(not_found_version(model, version));
+        }
+        Accuracy::new(correct as u64, total as u64)
+    }
+
+    async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
+        let row = BaselineRow::encode(baseline);
+        let done = sqlx::query(sql::STORE_BASELINE)
+            .bind(baseline.model().as_str())
+            .bind(baseline.version().sort_key())
+            .bind(row.mean)
+            .bind(row.std_dev)
+            .bind(row.sample_count)
+            .bind(row.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        changed_or_not_found(done.rows_affected(), baseline.model(), baseline.version())
+    }
+
+    async fn baseline(
+        &self,
+        model: &ModelName,
+        version: &Version,
+    ) -> Result<Option<ConfidenceBaseline>> {
+        let row: Option<(f64, f64, i64, DateTime<Utc>)> = sqlx::query_as(sql::BASELINE)
+            .bind(model.as_str())
+            .bind(version.sort_key())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.map(e))?;
+        row.map(|(mean, std_dev, sample_count, updated_at)| {
+            BaselineRow {
+                mean,
+                std_dev,
+                sample_count,
+                updated_at,
+            }
+            .decode(model, version, BACKEND)
+        })
+        .transpose()
+    }
+}
