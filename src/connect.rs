@@ -21,13 +21,16 @@ pub enum StoreConfig {
     /// `sqlite://PATH`, `sqlite:PATH` or `sqlite::memory:` (feature `sqlite`).
     #[cfg(feature = "sqlite")]
     Sqlite(mlstore_sqlite::SqliteConfig),
+    /// `postgres://user:password@host:5432/db` or `postgresql://...` (feature `postgres`).
+    #[cfg(feature = "postgres")]
+    Postgres(mlstore_postgres::PostgresConfig),
 }
 
 /// URL schemes this build understands, with the feature that brings each.
 const SCHEMES: &[(&str, &str, bool)] = &[
     ("sqlite", "sqlite", cfg!(feature = "sqlite")),
-    ("postgres", "postgres", false),
-    ("postgresql", "postgres", false),
+    ("postgres", "postgres", cfg!(feature = "postgres")),
+    ("postgresql", "postgres", cfg!(feature = "postgres")),
 ];
 
 fn compiled_in() -> String {
@@ -60,6 +63,10 @@ impl StoreConfig {
             Some(("sqlite", _, _)) => {
                 Ok(Self::Sqlite(mlstore_sqlite::SqliteConfig::from_url(url)?))
             }
+            #[cfg(feature = "postgres")]
+            Some(("postgres" | "postgresql", _, _)) => Ok(Self::Postgres(
+                mlstore_postgres::PostgresConfig::from_url(url)?,
+            )),
             Some((_, feature, _)) => Err(Error::configuration(format!(
                 "{:?}: {scheme} support is not compiled into this build (enable the `{feature}` \
                  feature of mlstore); supported schemes: {}",
@@ -83,6 +90,10 @@ impl StoreConfig {
         match self {
             #[cfg(feature = "sqlite")]
             Self::Sqlite(config) => Ok(Arc::new(mlstore_sqlite::SqliteStore::open(config).await?)),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(config) => Ok(Arc::new(
+                mlstore_postgres::PostgresStore::connect(config).await?,
+            )),
         }
     }
 }
@@ -99,6 +110,8 @@ impl fmt::Debug for StoreConfig {
         match self {
             #[cfg(feature = "sqlite")]
             Self::Sqlite(config) => f.debug_tuple("Sqlite").field(config).finish(),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(config) => f.debug_tuple("Postgres").field(config).finish(),
         }
     }
 }
@@ -108,6 +121,8 @@ impl fmt::Display for StoreConfig {
         match self {
             #[cfg(feature = "sqlite")]
             Self::Sqlite(config) => fmt::Display::fmt(config, f),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(config) => fmt::Display::fmt(config, f),
         }
     }
 }
@@ -146,6 +161,21 @@ mod tests {
     use mlstore_core::ErrorKind;
 
     #[test]
+    #[cfg(feature = "postgres")]
+    fn postgres_urls_parse_and_hide_the_password() {
+        for url in [
+            "postgres://app:hunter2@db:5432/ml",
+            "postgresql://app:hunter2@db/ml?sslmode=require",
+        ] {
+            let config = StoreConfig::from_url(url).unwrap();
+            assert!(matches!(config, StoreConfig::Postgres(_)), "{url}");
+            let shown = format!("{config} {config:?}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("app:***@db"), "{shown}");
+        }
+    }
+
+    #[test]
     fn url_table() {
         #[cfg(feature = "sqlite")]
         {
@@ -164,28 +194,37 @@ mod tests {
                 assert_eq!(got, location, "{url}");
             }
         }
-        let errors = [
+        let mut errors = vec![
             (
                 "mysql://app:hunter2@db/ml",
                 "unsupported database URL scheme \"mysql\"",
             ),
-            (
-                "postgres://app:hunter2@db/ml",
-                "not compiled into this build",
-            ),
-            (
-                "postgresql://app:hunter2@db/ml",
-                "enable the `postgres` feature",
-            ),
             ("", "unsupported"),
             ("no-scheme-at-all", "unsupported"),
         ];
+        if cfg!(feature = "postgres") {
+            errors.push((
+                "postgres://app:hunter2@db:notaport/ml",
+                "not a usable PostgreSQL URL",
+            ));
+        } else {
+            errors.push((
+                "postgres://app:hunter2@db/ml",
+                "not compiled into this build",
+            ));
+            errors.push((
+                "postgresql://app:hunter2@db/ml",
+                "enable the `postgres` feature",
+            ));
+        }
         for (url, expected) in errors {
             let err = StoreConfig::from_url(url).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Configuration, "{url}");
             let text = err.to_string();
             assert!(text.contains(expected), "{url}: {text}");
-            assert!(text.contains("supported schemes"), "{url}: {text}");
+            if !url.starts_with("postgres") {
+                assert!(text.contains("supported schemes"), "{url}: {text}");
+            }
             assert!(!text.contains("hunter2"), "{url}: {text}");
             assert!(!format!("{err:?}").contains("hunter2"), "{url}");
         }

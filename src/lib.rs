@@ -10,3 +10,7 @@ pub use mlstore_core::*;
 /// The embedded SQLite backend (feature `sqlite`, on by default).
 #[cfg(feature = "sqlite")]
 pub use mlstore_sqlite as sqlite;
+
+/// The PostgreSQL backend (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub use mlstore_postgres as postgres;

@@ -1,5 +1,6 @@
 //! The conformance suite through the facade: the in-memory reference store, and the store that
-//! `mlstore::connect` returns (an `Arc<dyn Store>`, so the forwarding impls are checked too).
+//! `mlstore::connect` returns for each backend URL (an `Arc<dyn Store>`, so the forwarding impls
+//! are checked too).
 //! Each backend crate runs the suite on its own constructors as well.
 
 mod memory {
@@ -11,4 +12,13 @@ mod connect_sqlite_memory {
     mlstore_core::conformance_tests!(mlstore::connect("sqlite::memory:")
         .await
         .expect("connect to sqlite::memory:"));
+}
+
+#[cfg(feature = "postgres")]
+mod connect_postgres {
+    mlstore_core::conformance_tests!(mlstore::connect(
+        &mlstore_testkit::fresh_postgres_url().await
+    )
+    .await
+    .expect("connect to a fresh PostgreSQL database"));
 }

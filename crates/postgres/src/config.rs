@@ -26,7 +26,7 @@ use sqlx::postgres::PgConnectOptions;
 /// assert!(!format!("{config:?}").contains("s3cret"));
 /// assert_eq!(config.to_string(), "postgres://app:***@db:5432/ml");
 /// ```
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PostgresConfig {
     url: String,
@@ -183,9 +183,15 @@ mod tests {
         assert!(secrets.contains(&"p%40ss".to_string()));
         assert!(secrets.contains(&"p@ss".to_string()));
         assert!(secrets.contains(&"other".to_string()));
-        assert_eq!(scrub("auth failed for p@ss", &secrets), "auth failed for ***");
+        assert_eq!(
+            scrub("auth failed for p@ss", &secrets),
+            "auth failed for ***"
+        );
         let debug = format!("{c:?} {c}");
-        assert!(!debug.contains("p%40ss") && !debug.contains("other"), "{debug}");
+        assert!(
+            !debug.contains("p%40ss") && !debug.contains("other"),
+            "{debug}"
+        );
     }
 
     #[test]

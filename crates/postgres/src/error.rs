@@ -67,9 +67,7 @@ impl ErrorMap {
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => {
-                Error::unavailable(BACKEND, Scrubbed(self.text(&err)))
-            }
+            | sqlx::Error::WorkerCrashed => Error::unavailable(BACKEND, Scrubbed(self.text(&err))),
             sqlx::Error::Configuration(_) | sqlx::Error::Tls(_) => {
                 Error::configuration(self.text(&err))
             }

@@ -21,8 +21,7 @@ pub(crate) const REGISTER: &str = "INSERT INTO ml_models (name, version, version
 
 pub(crate) const GET: &str = model_select!("WHERE name = $1 AND version_key = $2");
 
-pub(crate) const LATEST: &str =
-    model_select!("WHERE name = $1 ORDER BY version_key DESC LIMIT 1");
+pub(crate) const LATEST: &str = model_select!("WHERE name = $1 ORDER BY version_key DESC LIMIT 1");
 
 pub(crate) const VERSIONS: &str = model_select!("WHERE name = $1 ORDER BY version_key");
 
@@ -117,3 +116,77 @@ pub(crate) const BASELINE: &str = "SELECT b.mean, b.std_dev, b.sample_count, b.u
 
 pub(crate) const SCHEMA_VERSION: &str =
     "SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success";
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    /// With sequential scans and sorts priced out, every read still has a plan without them:
+    /// an index serves it.
+    #[tokio::test]
+    async fn reads_are_index_seeks() {
+        let url = mlstore_testkit::fresh_postgres_url().await;
+        crate::PostgresStore::connect_url(&url)
+            .await
+            .unwrap()
+            .close()
+            .await;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        for setting in ["SET enable_seqscan = off", "SET enable_sort = off"] {
+            sqlx::query(setting).execute(&mut conn).await.unwrap();
+        }
+        let key = vec![0u8; 25];
+        let name_key = [
+            ("get", super::GET),
+            ("model id", super::MODEL_ID),
+            ("baseline", super::BASELINE),
+        ];
+        let name_only = [("latest", super::LATEST), ("versions", super::VERSIONS)];
+        let name_key_limit = [("recent", super::RECENT), ("accuracy", super::ACCURACY)];
+        let mut plans = Vec::new();
+        for (what, sql) in name_key {
+            let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
+            plans.push((
+                what,
+                q.bind("m").bind(&key).fetch_all(&mut conn).await.unwrap(),
+            ));
+        }
+        for (what, sql) in name_only {
+            let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
+            plans.push((what, q.bind("m").fetch_all(&mut conn).await.unwrap()));
+        }
+        for (what, sql) in name_key_limit {
+            let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
+            let q = q.bind("m").bind(&key).bind(100i64);
+            plans.push((what, q.fetch_all(&mut conn).await.unwrap()));
+        }
+        let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN {}",
+            super::RESOLVE_ALIAS
+        )));
+        plans.push((
+            "alias",
+            q.bind("m").bind("a").fetch_all(&mut conn).await.unwrap(),
+        ));
+        let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN {}",
+            super::LIST_MODELS
+        )));
+        plans.push(("list", q.fetch_all(&mut conn).await.unwrap()));
+        for (what, plan) in plans {
+            let plan = plan.join("\n");
+            assert!(plan.contains("Index"), "{what}: {plan}");
+            assert!(!plan.contains("Seq Scan"), "{what}: {plan}");
+            assert!(!plan.contains("Sort"), "{what}: {plan}");
+            if what == "accuracy" {
+                assert!(
+                    plan.contains("Index Only Scan using ml_predictions_labelled"),
+                    "{plan}"
+                );
+            }
+            if what == "recent" {
+                assert!(plan.contains("ml_predictions_recent"), "{plan}");
+            }
+        }
+    }
+}

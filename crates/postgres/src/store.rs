@@ -304,7 +304,11 @@ impl PredictionStore for PostgresStore {
             .execute(&self.pool)
             .await
             .map_err(|e| conflict_on_prediction(self.map(e), row.id))?;
-        changed_or_not_found(done.rows_affected(), prediction.model(), prediction.version())
+        changed_or_not_found(
+            done.rows_affected(),
+            prediction.model(),
+            prediction.version(),
+        )
     }
 
     async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()> {
@@ -313,9 +317,21 @@ impl PredictionStore for PostgresStore {
             return Ok(());
         }
         let n = predictions.len();
-        let (mut ids, mut names, mut keys) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut values, mut actuals, mut corrects) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut confidences, mut features, mut timestamps) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::<DateTime<Utc>>::with_capacity(n));
+        let (mut ids, mut names, mut keys) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut values, mut actuals, mut corrects) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut confidences, mut features, mut timestamps) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::<DateTime<Utc>>::with_capacity(n),
+        );
         for p in predictions {
             let row = PredictionRow::encode(p);
             ids.push(row.id);
@@ -351,8 +367,10 @@ impl PredictionStore for PostgresStore {
             return Ok(());
         }
         // Nothing was written: name the first unknown model version.
-        let distinct: BTreeSet<(&ModelName, &Version)> =
-            predictions.iter().map(|p| (p.model(), p.version())).collect();
+        let distinct: BTreeSet<(&ModelName, &Version)> = predictions
+            .iter()
+            .map(|p| (p.model(), p.version()))
+            .collect();
         let (names, keys): (Vec<&str>, Vec<Vec<u8>>) = distinct
             .iter()
             .map(|(m, v)| (m.as_str(), v.sort_key()))

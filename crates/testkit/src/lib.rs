@@ -368,6 +368,14 @@ impl PostgresServer {
 }
 
 /// `url` with its database (the path) replaced by `database`.
+///
+/// ```
+/// use mlstore_testkit::with_database;
+/// assert_eq!(
+///     with_database("postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "t1"),
+///     "postgres://postgres@127.0.0.1:5432/t1?sslmode=disable"
+/// );
+/// ```
 pub fn with_database(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),

@@ -1,0 +1,108 @@
+//! PostgreSQL-specific behaviour: concurrent migration, the error mapping of unreachable servers
+//! and exhausted pools (without the password), a newer schema, and index-seek query plans.
+
+use std::time::Duration;
+
+use mlstore_core::conformance::{metadata, unique_name, version};
+use mlstore_core::{ErrorKind, ModelRegistry};
+use mlstore_postgres::{PostgresConfig, PostgresStore};
+
+async fn fresh_store() -> (String, PostgresStore) {
+    let url = mlstore_testkit::fresh_postgres_url().await;
+    let store = PostgresStore::connect_url(&url).await.expect("connect");
+    (url, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_migrate_one_empty_database_at_once() {
+    let url = mlstore_testkit::fresh_postgres_url().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let url = url.clone();
+        tasks.spawn(async move { PostgresStore::connect_url(&url).await });
+    }
+    let mut versions = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let store = joined
+            .expect("task")
+            .expect("every instance connects and migrates");
+        versions.push(store.schema_version());
+    }
+    assert_eq!(versions.len(), 4);
+    assert!(
+        versions.iter().all(|v| *v == versions[0] && *v >= 1),
+        "{versions:?}"
+    );
+    let store = PostgresStore::connect_url(&url).await.unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        mlstore_postgres::MIGRATOR.iter().count() as i64,
+        "each migration once"
+    );
+}
+
+#[tokio::test]
+async fn connection_refused_is_unavailable_and_never_shows_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://app:hunter2-s3cret@127.0.0.1:{port}/ml");
+    let config = PostgresConfig::from_url(&url)
+        .unwrap()
+        .acquire_timeout(Duration::from_millis(500));
+    assert!(!format!("{config:?} {config}").contains("hunter2"));
+    let err = PostgresStore::connect(config).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+    let mut chain = format!("{err} {err:?}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        chain.push_str(&format!(" {s} {s:?}"));
+        source = s.source();
+    }
+    assert!(!chain.contains("hunter2"), "{chain}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_is_unavailable() {
+    let url = mlstore_testkit::fresh_postgres_url().await;
+    let config = PostgresConfig::from_url(&url)
+        .unwrap()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(300));
+    let store = PostgresStore::connect(config).await.unwrap();
+    let held = store.pool().acquire().await.unwrap();
+    let err = store
+        .get(&unique_name("pool"), &version("1.0.0"))
+        .await
+        .expect_err("no connection is free");
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    drop(held);
+    let name = unique_name("pool");
+    store
+        .register(&metadata(&name, "1.0.0"))
+        .await
+        .expect("works again");
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let (url, store) = fresh_store().await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', true, '\\x00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    let err = PostgresStore::connect_url(&url).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+    assert!(err.to_string().contains("newer"), "{err}");
+}
