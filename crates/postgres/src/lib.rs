@@ -4,7 +4,7 @@
 
 mod config;
 mod error;
-mod sql;
+pub mod sql;
 mod store;
 
 pub use config::PostgresConfig;

@@ -5,7 +5,7 @@
 mod config;
 mod error;
 mod migrate;
-mod sql;
+pub mod sql;
 mod store;
 
 pub use config::{Location, SqliteConfig, Synchronous};

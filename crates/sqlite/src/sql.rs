@@ -1,4 +1,5 @@
-//! Every SQL statement the SQLite store runs, in one place. All are parameterised; `?1`... are
+//! Every SQL statement the SQLite store runs, in one place, public so that benchmarks can run the
+//! same statements on a raw connection. All are parameterised; `?1`... are
 //! bound by the store.
 //!
 //! Model versions are addressed by `(name, version_key)`, the unique index, so every lookup is
@@ -15,69 +16,82 @@ macro_rules! model_select {
     };
 }
 
-pub(crate) const REGISTER: &str = "INSERT INTO ml_models (name, version, version_key, model_type, \
+/// Registers a model version.
+pub const REGISTER: &str = "INSERT INTO ml_models (name, version, version_key, model_type, \
     configuration, metrics, tags, description, environment, created_at, deployed_at) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
-pub(crate) const GET: &str = model_select!("WHERE name = ?1 AND version_key = ?2");
+/// Reads one model version.
+pub const GET: &str = model_select!("WHERE name = ?1 AND version_key = ?2");
 
-pub(crate) const LATEST: &str = model_select!("WHERE name = ?1 ORDER BY version_key DESC LIMIT 1");
+/// Reads the version of a name with the greatest `version_key` (SemVer precedence).
+pub const LATEST: &str = model_select!("WHERE name = ?1 ORDER BY version_key DESC LIMIT 1");
 
-pub(crate) const VERSIONS: &str = model_select!("WHERE name = ?1 ORDER BY version_key");
+/// Reads every version of a name, ascending.
+pub const VERSIONS: &str = model_select!("WHERE name = ?1 ORDER BY version_key");
 
-pub(crate) const LIST_MODELS: &str = "SELECT DISTINCT name FROM ml_models ORDER BY name";
+/// Lists the names that have versions, by their bytes.
+pub const LIST_MODELS: &str = "SELECT DISTINCT name FROM ml_models ORDER BY name";
 
-pub(crate) const UPDATE: &str = "UPDATE ml_models SET model_type = ?3, configuration = ?4, \
+/// Replaces the mutable columns of a model version.
+pub const UPDATE: &str = "UPDATE ml_models SET model_type = ?3, configuration = ?4, \
     metrics = ?5, tags = ?6, description = ?7, environment = ?8, deployed_at = ?9 \
     WHERE name = ?1 AND version_key = ?2";
 
 /// Predictions, the baseline and aliases go with the row (ON DELETE CASCADE).
-pub(crate) const DELETE: &str = "DELETE FROM ml_models WHERE name = ?1 AND version_key = ?2";
+pub const DELETE: &str = "DELETE FROM ml_models WHERE name = ?1 AND version_key = ?2";
 
-pub(crate) const MODEL_ID: &str = "SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2";
+/// Looks up the id of a model version.
+pub const MODEL_ID: &str = "SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2";
 
-pub(crate) const SET_ALIAS: &str = "INSERT INTO ml_model_aliases (name, alias, model_id) \
+/// Creates or moves an alias; inserts nothing when the version is not registered.
+pub const SET_ALIAS: &str = "INSERT INTO ml_model_aliases (name, alias, model_id) \
     SELECT ?1, ?2, id FROM ml_models WHERE name = ?1 AND version_key = ?3 \
     ON CONFLICT (name, alias) DO UPDATE SET model_id = excluded.model_id";
 
-pub(crate) const RESOLVE_ALIAS: &str = "SELECT m.version FROM ml_model_aliases a \
+/// Resolves an alias to its version text.
+pub const RESOLVE_ALIAS: &str = "SELECT m.version FROM ml_model_aliases a \
     JOIN ml_models m ON m.id = a.model_id WHERE a.name = ?1 AND a.alias = ?2";
 
-pub(crate) const REMOVE_ALIAS: &str = "DELETE FROM ml_model_aliases WHERE name = ?1 AND alias = ?2";
+/// Removes an alias.
+pub const REMOVE_ALIAS: &str = "DELETE FROM ml_model_aliases WHERE name = ?1 AND alias = ?2";
 
 /// One prediction whose model id is looked up in the same statement: no row is inserted when the
 /// model version does not exist.
-pub(crate) const STORE_PREDICTION: &str = "INSERT INTO ml_predictions \
+pub const STORE_PREDICTION: &str = "INSERT INTO ml_predictions \
     (id, model_id, prediction, actual, correct, confidence, features, ts) \
     SELECT ?1, id, ?4, ?5, ?6, ?7, ?8, ?9 FROM ml_models WHERE name = ?2 AND version_key = ?3";
 
 /// One prediction of a batch, with the model id already resolved.
-pub(crate) const INSERT_PREDICTION: &str = "INSERT INTO ml_predictions \
+pub const INSERT_PREDICTION: &str = "INSERT INTO ml_predictions \
     (id, model_id, prediction, actual, correct, confidence, features, ts) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// `correct` compares canonical JSON texts: equal texts are equal JSON.
-pub(crate) const RECORD_ACTUAL: &str =
+pub const RECORD_ACTUAL: &str =
     "UPDATE ml_predictions SET actual = ?2, correct = (prediction = ?2) WHERE id = ?1";
 
-pub(crate) const RECENT: &str = "SELECT id, prediction, actual, confidence, features, ts \
+/// Reads the newest predictions of a model version, newest first.
+pub const RECENT: &str = "SELECT id, prediction, actual, confidence, features, ts \
     FROM ml_predictions WHERE model_id = \
     (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2) \
     ORDER BY ts DESC, id DESC LIMIT ?3";
 
 /// Reads `?3` entries of the covering partial index `ml_predictions_labelled`.
-pub(crate) const ACCURACY: &str = "SELECT count(*), coalesce(sum(correct), 0) FROM \
+pub const ACCURACY: &str = "SELECT count(*), coalesce(sum(correct), 0) FROM \
     (SELECT correct FROM ml_predictions WHERE model_id = \
     (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2) \
     AND correct IS NOT NULL ORDER BY ts DESC, id DESC LIMIT ?3)";
 
-pub(crate) const STORE_BASELINE: &str = "INSERT INTO ml_confidence_baselines \
+/// Writes (or replaces) the baseline of a model version; nothing when it is not registered.
+pub const STORE_BASELINE: &str = "INSERT INTO ml_confidence_baselines \
     (model_id, mean, std_dev, sample_count, updated_at) \
     SELECT id, ?3, ?4, ?5, ?6 FROM ml_models WHERE name = ?1 AND version_key = ?2 \
     ON CONFLICT (model_id) DO UPDATE SET mean = excluded.mean, std_dev = excluded.std_dev, \
     sample_count = excluded.sample_count, updated_at = excluded.updated_at";
 
-pub(crate) const BASELINE: &str = "SELECT b.mean, b.std_dev, b.sample_count, b.updated_at \
+/// Reads the baseline of a model version.
+pub const BASELINE: &str = "SELECT b.mean, b.std_dev, b.sample_count, b.updated_at \
     FROM ml_models m JOIN ml_confidence_baselines b ON b.model_id = m.id \
     WHERE m.name = ?1 AND m.version_key = ?2";
 
