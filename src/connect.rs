@@ -12,6 +12,13 @@ pub const DATABASE_URL_ENV: &str = "MLSTORE_DATABASE_URL";
 /// The database used when [`DATABASE_URL_ENV`] is not set: a SQLite file in the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./mlstore.db";
 
+/// Environment variable read by [`connect_from_env`] to pick the cache: `none` (default),
+/// `moka`, `redis://host:6379/0`, `moka+redis://host:6379/0`.
+pub const CACHE_ENV: &str = "MLSTORE_CACHE";
+
+/// Environment variable with the cache TTL in seconds (default 300).
+pub const CACHE_TTL_ENV: &str = "MLSTORE_CACHE_TTL";
+
 /// A parsed database URL: which backend, with which options.
 ///
 /// `Debug` and `Display` never show a password.
@@ -145,14 +152,71 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
     StoreConfig::from_url(url)?.connect().await
 }
 
-/// Opens the store named by the `MLSTORE_DATABASE_URL` environment variable, or
-/// [`DEFAULT_DATABASE_URL`] when it is unset.
+/// Opens the store `database_url` names, behind the cache `cache_url` names: `none` (or empty)
+/// for no cache, `moka`, `redis://host:6379/0` or `moka+redis://host:6379/0` (feature `cache`).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = mlstore::connect_with_cache("sqlite::memory:", "none").await.unwrap();
+/// assert!(store.list_models().await.unwrap().is_empty());
+/// # });
+/// ```
 ///
 /// # Errors
-/// As [`connect`].
+/// As [`connect`]; [`Error::Configuration`] for a bad cache URL, or a cache when the `cache`
+/// feature is off.
+pub async fn connect_with_cache(database_url: &str, cache_url: &str) -> Result<Arc<dyn Store>> {
+    with_cache(connect(database_url).await?, cache_url, None)
+}
+
+fn with_cache(
+    store: Arc<dyn Store>,
+    cache_url: &str,
+    ttl: Option<std::time::Duration>,
+) -> Result<Arc<dyn Store>> {
+    if matches!(cache_url.trim(), "" | "none") {
+        return Ok(store);
+    }
+    #[cfg(feature = "cache")]
+    {
+        let mut config = mlstore_cache::CacheConfig::from_url(cache_url)?;
+        if let Some(ttl) = ttl {
+            config.ttl = ttl;
+        }
+        Ok(Arc::new(mlstore_cache::CachedStore::new(store, config)?))
+    }
+    #[cfg(not(feature = "cache"))]
+    {
+        let _ = (store, ttl);
+        Err(Error::configuration(format!(
+            "cache {:?}: caching is not compiled into this build (enable the `cache` feature of \
+             mlstore)",
+            redact_url(cache_url)
+        )))
+    }
+}
+
+/// Opens the store named by `MLSTORE_DATABASE_URL` (default [`DEFAULT_DATABASE_URL`]) behind
+/// the cache named by `MLSTORE_CACHE` (default `none`) with the TTL `MLSTORE_CACHE_TTL`
+/// (seconds, default 300).
+///
+/// # Errors
+/// As [`connect_with_cache`]; [`Error::Configuration`] for a TTL that is not a whole number of
+/// seconds.
 pub async fn connect_from_env() -> Result<Arc<dyn Store>> {
     let url = std::env::var(DATABASE_URL_ENV).unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
-    connect(&url).await
+    let cache = std::env::var(CACHE_ENV).unwrap_or_default();
+    let ttl = match std::env::var(CACHE_TTL_ENV) {
+        Ok(text) => Some(std::time::Duration::from_secs(
+            text.trim().parse().map_err(|_| {
+                Error::configuration(format!(
+                    "{CACHE_TTL_ENV}={text:?}: expected a whole number of seconds"
+                ))
+            })?,
+        )),
+        Err(_) => None,
+    };
+    with_cache(connect(&url).await?, &cache, ttl)
 }
 
 #[cfg(test)]
@@ -172,6 +236,25 @@ mod tests {
             let shown = format!("{config} {config:?}");
             assert!(!shown.contains("hunter2"), "{shown}");
             assert!(shown.contains("app:***@db"), "{shown}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_cache_urls_are_configuration_errors() {
+        let err = connect_with_cache("sqlite::memory:", "memcached://u:hunter2@h")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+        assert!(!format!("{err} {err:?}").contains("hunter2"));
+        let store = connect_with_cache("sqlite::memory:", " none ")
+            .await
+            .unwrap();
+        assert!(store.list_models().await.unwrap().is_empty());
+        if cfg!(not(feature = "cache")) {
+            let err = connect_with_cache("sqlite::memory:", "moka")
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("`cache` feature"), "{err}");
         }
     }
 

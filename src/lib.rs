@@ -4,7 +4,10 @@
 
 mod connect;
 
-pub use connect::{connect, connect_from_env, StoreConfig, DATABASE_URL_ENV, DEFAULT_DATABASE_URL};
+pub use connect::{
+    connect, connect_from_env, connect_with_cache, StoreConfig, CACHE_ENV, CACHE_TTL_ENV,
+    DATABASE_URL_ENV, DEFAULT_DATABASE_URL,
+};
 pub use mlstore_core::*;
 
 /// The embedded SQLite backend (feature `sqlite`, on by default).
@@ -14,3 +17,7 @@ pub use mlstore_sqlite as sqlite;
 /// The PostgreSQL backend (feature `postgres`).
 #[cfg(feature = "postgres")]
 pub use mlstore_postgres as postgres;
+
+/// The caching decorator (feature `cache`).
+#[cfg(feature = "cache")]
+pub use mlstore_cache as cache;

@@ -22,3 +22,10 @@ mod connect_postgres {
     .await
     .expect("connect to a fresh PostgreSQL database"));
 }
+
+#[cfg(all(feature = "cache", feature = "sqlite"))]
+mod connect_sqlite_moka {
+    mlstore_core::conformance_tests!(mlstore::connect_with_cache("sqlite::memory:", "moka")
+        .await
+        .expect("connect to sqlite::memory: behind moka"));
+}
