@@ -73,6 +73,7 @@ impl MetadataRow {
         let bad = |what: &str, e: &dyn std::fmt::Display| corrupt(backend, what, e);
         let name = ModelName::new(self.name).map_err(|e| bad("model name", &e))?;
         let version = Version::new(&self.version).map_err(|e| bad("version", &e))?;
+        let configuration_len = self.configuration.len();
         let configuration: JsonObject =
             serde_json::from_str(&self.configuration).map_err(|e| bad("configuration", &e))?;
         let metrics: BTreeMap<String, f64> =
@@ -91,7 +92,9 @@ impl MetadataRow {
         if let Some(e) = self.environment {
             builder = builder.environment(e);
         }
-        builder.build().map_err(|e| bad("model metadata", &e))
+        builder
+            .build_stored(configuration_len)
+            .map_err(|e| bad("model metadata", &e))
     }
 }
 
@@ -142,6 +145,11 @@ impl PredictionRow {
         backend: &'static str,
     ) -> Result<Prediction> {
         let bad = |what: &str, e: &dyn std::fmt::Display| corrupt(backend, what, e);
+        let lengths = [
+            self.prediction.len(),
+            self.actual.as_ref().map_or(0, String::len),
+            self.features.len(),
+        ];
         let prediction: Value =
             serde_json::from_str(&self.prediction).map_err(|e| bad("prediction", &e))?;
         let actual: Option<Value> = self
@@ -156,7 +164,7 @@ impl PredictionRow {
             .actual(actual)
             .features(features)
             .timestamp(self.timestamp)
-            .build()
+            .build_stored(lengths)
             .map_err(|e| bad("prediction", &e))
     }
 }

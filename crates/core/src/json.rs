@@ -86,6 +86,17 @@ fn nul_error(field: &'static str) -> Error {
     )
 }
 
+/// Checks a serialized length against [`MAX_JSON_BYTES`].
+pub(crate) fn check_len(field: &'static str, len: usize) -> Result<()> {
+    if len > MAX_JSON_BYTES {
+        return Err(Error::invalid(
+            field,
+            format!("JSON is {len} bytes, the limit is {MAX_JSON_BYTES}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that `value`, serialized, is at most [`MAX_JSON_BYTES`] and holds no NUL character, and
 /// returns its canonical text.
 pub(crate) fn checked(field: &'static str, value: &Value) -> Result<String> {
@@ -93,15 +104,7 @@ pub(crate) fn checked(field: &'static str, value: &Value) -> Result<String> {
         return Err(nul_error(field));
     }
     let text = canonical(value);
-    if text.len() > MAX_JSON_BYTES {
-        return Err(Error::invalid(
-            field,
-            format!(
-                "JSON is {} bytes, the limit is {MAX_JSON_BYTES}",
-                text.len()
-            ),
-        ));
-    }
+    check_len(field, text.len())?;
     Ok(text)
 }
 
@@ -110,14 +113,7 @@ pub(crate) fn checked_object(field: &'static str, value: &JsonObject) -> Result<
     if object_has_nul(value) {
         return Err(nul_error(field));
     }
-    let len = canonical_object(value).len();
-    if len > MAX_JSON_BYTES {
-        return Err(Error::invalid(
-            field,
-            format!("JSON is {len} bytes, the limit is {MAX_JSON_BYTES}"),
-        ));
-    }
-    Ok(())
+    check_len(field, canonical_object(value).len())
 }
 
 #[cfg(test)]

@@ -129,8 +129,12 @@ impl ModelMetadata {
 
 impl Fields {
     fn validate(&self) -> Result<()> {
-        check_label("model type", &self.model_type, MAX_SHORT_TEXT_BYTES)?;
         checked_object("configuration", &self.configuration)?;
+        self.validate_except_configuration()
+    }
+
+    fn validate_except_configuration(&self) -> Result<()> {
+        check_label("model type", &self.model_type, MAX_SHORT_TEXT_BYTES)?;
         if self.metrics.len() > MAX_MAP_ENTRIES {
             return Err(Error::invalid(
                 "metrics",
@@ -284,6 +288,15 @@ impl ModelMetadataBuilder {
     /// [`MAX_DESCRIPTION_BYTES`].
     pub fn build(self) -> Result<ModelMetadata> {
         self.inner.validate()?;
+        Ok(self.inner)
+    }
+
+    /// [`build`](Self::build) for [`crate::codec`]: the configuration was parsed from a stored
+    /// canonical text of `configuration_len` bytes, which passed the checks when it was written,
+    /// so it is not serialized again to measure it.
+    pub(crate) fn build_stored(self, configuration_len: usize) -> Result<ModelMetadata> {
+        crate::json::check_len("configuration", configuration_len)?;
+        self.inner.0.validate_except_configuration()?;
         Ok(self.inner)
     }
 }

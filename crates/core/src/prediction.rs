@@ -65,6 +65,20 @@ impl PredictionFields {
         checked_object("features", &self.features)?;
         Ok(())
     }
+
+    /// The checks for a prediction decoded from a backend's canonical JSON texts, whose lengths
+    /// are given: the texts passed [`PredictionFields::validate`] when they were written, so
+    /// the documents are not serialized again to measure them.
+    fn validate_stored(&self, text_lengths: [usize; 3]) -> Result<()> {
+        check_unit_interval("confidence", self.confidence)?;
+        for (field, len) in ["prediction", "actual", "features"]
+            .into_iter()
+            .zip(text_lengths)
+        {
+            crate::json::check_len(field, len)?;
+        }
+        Ok(())
+    }
 }
 
 impl Prediction {
@@ -205,6 +219,13 @@ impl PredictionBuilder {
     /// [`crate::limits::MAX_JSON_BYTES`].
     pub fn build(self) -> Result<Prediction> {
         self.0.validate()?;
+        Ok(Prediction(self.0))
+    }
+
+    /// [`build`](Self::build) for [`crate::codec`]: the JSON documents were parsed from stored
+    /// canonical texts of these lengths (prediction, actual or 0, features).
+    pub(crate) fn build_stored(self, text_lengths: [usize; 3]) -> Result<Prediction> {
+        self.0.validate_stored(text_lengths)?;
         Ok(Prediction(self.0))
     }
 }

@@ -1,0 +1,484 @@
+//! The pieces of mlstore's benchmark, shared by the report binary (`cargo run --release -p
+//! mlstore-bench`) and the criterion benches (`cargo bench -p mlstore-bench`), so that both
+//! measure the same operations on stores built the same way.
+//!
+//! - [`Combo`]: a backend (SQLite file, PostgreSQL) and a cache (none, moka, Redis, both).
+//! - [`Op`]: the ten operations of the system mlstore replaces, with its data sizes, plus alias
+//!   resolution and late labels.
+//! - [`Fixture`]: the data every operation works on, registered through the store.
+//! - [`floor`]: the same SQL on a held driver connection (and a raw Redis `GET`), measured in the
+//!   same run.
+
+#![deny(missing_docs)]
+
+pub mod floor;
+pub mod measure;
+pub mod plot;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use mlstore_cache::{CacheConfig, CacheMode, CachedStore};
+use mlstore_core::{
+    Alias, ConfidenceBaseline, Label, ModelMetadata, ModelName, Prediction, Result, Store, Version,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+/// The storage backend of a combination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// SQLite file in a temporary directory.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// The cache of a combination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cache {
+    /// No cache.
+    None,
+    /// In-process moka.
+    Moka,
+    /// Shared Redis.
+    Redis,
+    /// moka in front of Redis.
+    MokaRedis,
+}
+
+impl Cache {
+    /// `none`, `moka`, `redis`, `moka+redis`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cache::None => "none",
+            Cache::Moka => "moka",
+            Cache::Redis => "redis",
+            Cache::MokaRedis => "moka+redis",
+        }
+    }
+
+    /// Whether the combination needs a Redis server.
+    pub fn needs_redis(self) -> bool {
+        matches!(self, Cache::Redis | Cache::MokaRedis)
+    }
+}
+
+/// A backend with a cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Combo {
+    /// The backend.
+    pub backend: Backend,
+    /// The cache.
+    pub cache: Cache,
+}
+
+impl fmt::Display for Combo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} + {}", self.backend.name(), self.cache.name())
+    }
+}
+
+/// Where the servers are, for the combinations that need them.
+#[derive(Debug, Clone, Default)]
+pub struct Servers {
+    /// A PostgreSQL database URL (the benchmark uses names of its own in it).
+    pub postgres: Option<String>,
+    /// A Redis URL.
+    pub redis: Option<String>,
+}
+
+/// A store under test, with what it was built from.
+pub struct Target {
+    /// The combination.
+    pub combo: Combo,
+    /// The store, cache included.
+    pub store: Arc<dyn Store>,
+    /// The SQLite file's path, for the floor's own connection.
+    pub sqlite_path: Option<std::path::PathBuf>,
+    // Keeps the temporary SQLite directory alive.
+    _temp: Option<tempfile_guard::Guard>,
+}
+
+mod tempfile_guard {
+    /// Removes a directory when dropped.
+    pub struct Guard(pub std::path::PathBuf);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Target {
+    /// Builds the store of `combo`: a new SQLite file, or the PostgreSQL database of `servers`,
+    /// behind the cache (with a Redis namespace of its own).
+    ///
+    /// # Errors
+    /// When a server is missing or a store cannot be opened.
+    pub async fn build(combo: Combo, servers: &Servers) -> Result<Self> {
+        let (backend, sqlite_path, temp): (Arc<dyn Store>, _, _) = match combo.backend {
+            Backend::Sqlite => {
+                let dir =
+                    std::env::temp_dir().join(format!("mlstore-bench-{}", Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    mlstore_core::Error::configuration(format!(
+                        "cannot create {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                let path = dir.join("bench.db");
+                let store =
+                    mlstore_sqlite::SqliteStore::open(mlstore_sqlite::SqliteConfig::file(&path))
+                        .await?;
+                (
+                    Arc::new(store),
+                    Some(path),
+                    Some(tempfile_guard::Guard(dir)),
+                )
+            }
+            Backend::Postgres => {
+                let url = servers.postgres.as_deref().ok_or_else(|| {
+                    mlstore_core::Error::configuration(
+                        "the postgres combinations need --postgres URL or --all",
+                    )
+                })?;
+                (
+                    Arc::new(mlstore_postgres::PostgresStore::connect_url(url).await?),
+                    None,
+                    None,
+                )
+            }
+        };
+        let redis = || {
+            servers.redis.clone().ok_or_else(|| {
+                mlstore_core::Error::configuration(
+                    "the redis combinations need --redis URL or --all",
+                )
+            })
+        };
+        let mode = match combo.cache {
+            Cache::None => None,
+            Cache::Moka => Some(CacheMode::Moka),
+            Cache::Redis => Some(CacheMode::Redis(redis()?)),
+            Cache::MokaRedis => Some(CacheMode::MokaRedis(redis()?)),
+        };
+        let store: Arc<dyn Store> = match mode {
+            None => backend,
+            Some(mode) => {
+                let config = CacheConfig::new(mode)
+                    .namespace(format!("mlstore-bench-{}", Uuid::new_v4().simple()));
+                Arc::new(CachedStore::new(backend, config)?)
+            }
+        };
+        Ok(Self {
+            combo,
+            store,
+            sqlite_path,
+            _temp: temp,
+        })
+    }
+}
+
+/// One measured operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Register one version.
+    Register,
+    /// Get one version by name + version.
+    Get,
+    /// Latest version of a model.
+    Latest,
+    /// All versions of a 10-version model.
+    Versions10,
+    /// Store one prediction.
+    Store1,
+    /// Store 100 predictions in one batch.
+    Store100,
+    /// The 100 newest predictions.
+    Recent100,
+    /// Accuracy over the newest 1000 labelled predictions.
+    Accuracy1000,
+    /// Write the confidence baseline (upsert).
+    BaselineWrite,
+    /// Read the confidence baseline.
+    BaselineRead,
+    /// Resolve an alias.
+    AliasResolve,
+    /// Record the late label of one prediction.
+    RecordActual,
+}
+
+impl Op {
+    /// Every operation, in report order.
+    pub const ALL: [Op; 12] = [
+        Op::Register,
+        Op::Get,
+        Op::Latest,
+        Op::Versions10,
+        Op::Store1,
+        Op::Store100,
+        Op::Recent100,
+        Op::Accuracy1000,
+        Op::BaselineWrite,
+        Op::BaselineRead,
+        Op::AliasResolve,
+        Op::RecordActual,
+    ];
+
+    /// The stable name used in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Register => "register",
+            Op::Get => "get",
+            Op::Latest => "latest",
+            Op::Versions10 => "versions_10",
+            Op::Store1 => "store_1",
+            Op::Store100 => "store_100",
+            Op::Recent100 => "recent_100",
+            Op::Accuracy1000 => "accuracy_1000",
+            Op::BaselineWrite => "baseline_write",
+            Op::BaselineRead => "baseline_read",
+            Op::AliasResolve => "alias_resolve",
+            Op::RecordActual => "record_actual",
+        }
+    }
+
+    /// How the report names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Op::Register => "Register model",
+            Op::Get => "Get by name+version",
+            Op::Latest => "Latest version",
+            Op::Versions10 => "All versions (10)",
+            Op::Store1 => "Store 1 prediction",
+            Op::Store100 => "Store 100 (batch)",
+            Op::Recent100 => "Recent 100",
+            Op::Accuracy1000 => "Accuracy (1000)",
+            Op::BaselineWrite => "Baseline write",
+            Op::BaselineRead => "Baseline read",
+            Op::AliasResolve => "Alias resolve",
+            Op::RecordActual => "Record actual",
+        }
+    }
+
+    /// The figure the system mlstore replaces published, in milliseconds (`SPEC.md`).
+    pub fn original_ms(self) -> Option<f64> {
+        match self {
+            Op::Register => Some(6.49),
+            Op::Get => Some(1.49),
+            Op::Latest => Some(1.60),
+            Op::Versions10 => Some(1.46),
+            Op::Store1 => Some(4.15),
+            Op::Store100 => Some(422.99),
+            Op::Recent100 => Some(2.47),
+            Op::Accuracy1000 => Some(1.92),
+            Op::BaselineWrite => Some(4.26),
+            Op::BaselineRead => Some(1.05),
+            Op::AliasResolve | Op::RecordActual => None,
+        }
+    }
+
+    /// Whether the cache serves this operation (the others pass through or write).
+    pub fn is_cached_read(self) -> bool {
+        matches!(
+            self,
+            Op::Get | Op::Latest | Op::Versions10 | Op::BaselineRead | Op::AliasResolve
+        )
+    }
+
+    /// Whether the operation writes.
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            Op::Register | Op::Store1 | Op::Store100 | Op::BaselineWrite | Op::RecordActual
+        )
+    }
+}
+
+/// What one run of an operation needs, built before the clock starts.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Nothing beyond the fixture.
+    None,
+    /// A version to register.
+    Metadata(Box<ModelMetadata>),
+    /// One prediction.
+    Prediction(Box<Prediction>),
+    /// A batch.
+    Batch(Vec<Prediction>),
+    /// A label.
+    Label(Label),
+}
+
+/// The data the operations work on, under names of its own (a run suffix), so that several
+/// fixtures can share a database.
+#[derive(Debug)]
+pub struct Fixture {
+    /// The 10-version model read by get / latest / versions.
+    pub model: ModelName,
+    /// Its version 1.9.0 ("latest"), read by get, with the 1000 labelled predictions, the
+    /// baseline and the alias.
+    pub version: Version,
+    /// The version the write operations add predictions to.
+    pub write_version: Version,
+    /// The model whose versions `register` adds.
+    pub register_model: ModelName,
+    /// The alias, pointing at `version`.
+    pub alias: Alias,
+    /// The baseline `baseline_write` writes.
+    pub baseline: ConfidenceBaseline,
+    /// Predictions `record_actual` labels, in turn.
+    pub label_targets: Vec<Uuid>,
+    counter: AtomicU64,
+}
+
+fn prediction(model: &ModelName, version: &Version, i: u64, labelled: bool) -> Prediction {
+    let label = if i % 4 == 0 { "fraud" } else { "legit" };
+    Prediction::builder(
+        model.clone(),
+        version.clone(),
+        json!(label),
+        0.5 + (i % 50) as f64 / 100.0,
+    )
+    .feature("amount", json!(12.5 + i as f64))
+    .feature("country", json!("NO"))
+    .feature("merchant_category", json!(5411))
+    .actual(labelled.then(|| json!("legit")))
+    .build()
+    .expect("valid benchmark prediction")
+}
+
+impl Fixture {
+    /// Registers the fixture's data through `store`: a 10-version model, 1000 labelled
+    /// predictions, 1000 unlabelled ones to label, a baseline and an alias. `tag` keeps the
+    /// names apart from other fixtures in the same database.
+    ///
+    /// # Errors
+    /// When the store refuses a write.
+    pub async fn create(store: &dyn Store, tag: &str) -> Result<Self> {
+        let model = ModelName::new(format!("bench-model-{tag}"))?;
+        for minor in 0..10 {
+            let m = ModelMetadata::builder(
+                model.clone(),
+                Version::new(format!("1.{minor}.0"))?,
+                "xgboost",
+            )
+            .metric("auc", 0.91)
+            .metric("f1", 0.87)
+            .tag("team", "risk")
+            .description("fraud detection model")
+            .environment("production")
+            .configuration(
+                json!({"threshold": 0.7, "max_depth": 6, "features": ["amount", "country"]})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+            .build()?;
+            store.register(&m).await?;
+        }
+        let version = Version::new("1.9.0")?;
+        let write_version = Version::new("1.8.0")?;
+        let labelled: Vec<Prediction> = (0..1000)
+            .map(|i| prediction(&model, &version, i, true))
+            .collect();
+        store.store_predictions(&labelled).await?;
+        let unlabelled: Vec<Prediction> = (0..1000)
+            .map(|i| prediction(&model, &write_version, i, false))
+            .collect();
+        store.store_predictions(&unlabelled).await?;
+        let alias = Alias::new("production")?;
+        store.set_alias(&model, &alias, &version).await?;
+        let baseline = ConfidenceBaseline::new(model.clone(), version.clone(), 0.74, 0.14, 1000)?;
+        store.store_baseline(&baseline).await?;
+        Ok(Self {
+            register_model: ModelName::new(format!("bench-register-{tag}"))?,
+            label_targets: unlabelled.iter().map(Prediction::id).collect(),
+            model,
+            version,
+            write_version,
+            alias,
+            baseline,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// Builds the input of run `i` of `op` (outside the timed section).
+    pub fn input(&self, op: Op) -> Input {
+        let i = self.counter.fetch_add(1, Ordering::Relaxed);
+        match op {
+            Op::Register => {
+                let version = Version::new(format!("0.{}.{}", i / 1_000_000, i % 1_000_000))
+                    .expect("valid generated version");
+                let m = ModelMetadata::builder(self.register_model.clone(), version, "xgboost")
+                    .metric("auc", 0.9)
+                    .tag("team", "risk")
+                    .build()
+                    .expect("valid metadata");
+                Input::Metadata(Box::new(m))
+            }
+            Op::Store1 => Input::Prediction(Box::new(prediction(
+                &self.model,
+                &self.write_version,
+                i,
+                false,
+            ))),
+            Op::Store100 => Input::Batch(
+                (0..100)
+                    .map(|j| prediction(&self.model, &self.write_version, i * 100 + j, false))
+                    .collect(),
+            ),
+            Op::RecordActual => {
+                let id = self.label_targets[(i % self.label_targets.len() as u64) as usize];
+                Input::Label(Label::new(id, json!("legit")).expect("valid label"))
+            }
+            _ => Input::None,
+        }
+    }
+
+    /// Runs `op` once on `store`.
+    ///
+    /// # Errors
+    /// What the store returns.
+    pub async fn run(&self, store: &dyn Store, op: Op, input: &Input) -> Result<()> {
+        match (op, input) {
+            (Op::Register, Input::Metadata(m)) => store.register(m).await,
+            (Op::Get, _) => store.get(&self.model, &self.version).await.map(drop),
+            (Op::Latest, _) => store.latest(&self.model).await.map(drop),
+            (Op::Versions10, _) => store.versions(&self.model).await.map(drop),
+            (Op::Store1, Input::Prediction(p)) => store.store_prediction(p).await,
+            (Op::Store100, Input::Batch(batch)) => store.store_predictions(batch).await,
+            (Op::Recent100, _) => store
+                .recent_predictions(&self.model, &self.version, 100)
+                .await
+                .map(drop),
+            (Op::Accuracy1000, _) => store
+                .accuracy(&self.model, &self.version, 1000)
+                .await
+                .map(drop),
+            (Op::BaselineWrite, _) => store.store_baseline(&self.baseline).await,
+            (Op::BaselineRead, _) => store.baseline(&self.model, &self.version).await.map(drop),
+            (Op::AliasResolve, _) => store
+                .resolve_alias(&self.model, &self.alias)
+                .await
+                .map(drop),
+            (Op::RecordActual, Input::Label(l)) => store.record_actual(l.id(), l.actual()).await,
+            (op, input) => Err(mlstore_core::Error::invalid(
+                "input",
+                format!("{} cannot run with {input:?}", op.name()),
+            )),
+        }
+    }
+}

@@ -1,0 +1,656 @@
+//! `mlstore-bench`: the benchmark report. Which backend and cache to run, with numbers from this
+//! machine.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mlstore_bench::floor::{encode, Floor, RedisFloor};
+use mlstore_bench::measure::{measure, peak_rss_bytes, Budget, Summary};
+use mlstore_bench::{Backend, Cache, Combo, Fixture, Op, Servers, Target};
+use mlstore_core::{Prediction, Result, Store, Version};
+use serde_json::json;
+
+const USAGE: &str = "\
+mlstore-bench: p50/p95/p99 of every mlstore operation, per backend x cache, next to the raw
+driver cost of the same SQL (the floor) and the figures of the system mlstore replaces.
+
+usage: cargo run --release -p mlstore-bench -- [OPTIONS]
+
+  (no option)       SQLite file (temporary) with no cache and with moka; needs no server
+  --all             also start a throwaway PostgreSQL and Redis and run the full matrix
+                    {sqlite, postgres} x {none, moka, redis, moka+redis}
+  --postgres URL    use this PostgreSQL (rows go under bench-* names: use a scratch database)
+  --redis URL       use this Redis (keys go under a namespace of their own)
+  --scale           grow the data (1,000,000 predictions, 1,000 versions) and measure again
+  --quick           a smoke run: a few runs of everything (numbers are not meaningful)
+  --json FILE       write every figure to FILE as JSON
+  --plot FILE.svg   draw p50 per operation per combination (log scale)
+  -h, --help        this text
+";
+
+#[derive(Debug, Default)]
+struct Args {
+    all: bool,
+    postgres: Option<String>,
+    redis: Option<String>,
+    scale: bool,
+    quick: bool,
+    json: Option<PathBuf>,
+    plot: Option<PathBuf>,
+}
+
+fn parse_args() -> std::result::Result<Option<Args>, String> {
+    let mut args = Args::default();
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--all" => args.all = true,
+            "--scale" => args.scale = true,
+            "--quick" => args.quick = true,
+            "--postgres" => args.postgres = Some(value("--postgres")?),
+            "--redis" => args.redis = Some(value("--redis")?),
+            "--json" => args.json = Some(value("--json")?.into()),
+            "--plot" => args.plot = Some(value("--plot")?.into()),
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(Some(args))
+}
+
+/// One measured cell of the report.
+struct Row {
+    combo: Combo,
+    op: Op,
+    summary: Summary,
+    floor: Option<Summary>,
+}
+
+/// Which floor an operation of a combination is compared with.
+#[derive(Clone, Copy, PartialEq)]
+enum FloorKind {
+    None,
+    Backend,
+    Redis,
+}
+
+fn floor_kind(combo: Combo, op: Op) -> FloorKind {
+    match (combo.cache, op.is_cached_read()) {
+        (Cache::None, _) | (_, false) => FloorKind::Backend,
+        (Cache::Redis, true) => FloorKind::Redis,
+        (Cache::Moka | Cache::MokaRedis, true) => FloorKind::None,
+    }
+}
+
+/// The p50 mlstore must reach (issue targets), and how it is stated.
+fn target(combo: Combo, op: Op, floor_p50: Option<f64>) -> Option<(f64, String)> {
+    if op.is_cached_read() {
+        match combo.cache {
+            Cache::Moka | Cache::MokaRedis => return Some((1.0, "≤ 1 µs".into())),
+            Cache::Redis => return floor_p50.map(|f| (1.5 * f, "≤ 1.5× GET".into())),
+            Cache::None => {}
+        }
+    }
+    match combo.backend {
+        Backend::Sqlite => {
+            let us = match op {
+                Op::Get | Op::Latest | Op::BaselineRead | Op::AliasResolve => 8.0,
+                Op::Register | Op::Store1 | Op::BaselineWrite | Op::RecordActual => 30.0,
+                Op::Versions10 => 25.0,
+                Op::Store100 => 350.0,
+                Op::Recent100 | Op::Accuracy1000 => 150.0,
+            };
+            Some((us, format!("≤ {us} µs")))
+        }
+        Backend::Postgres => floor_p50.map(|f| (1.5 * f, "≤ 1.5× floor".into())),
+    }
+}
+
+fn status(combo: Combo, op: Op, p50: f64, floor_p50: Option<f64>) -> String {
+    let mut notes = Vec::new();
+    if let Some((limit, text)) = target(combo, op, floor_p50) {
+        if p50 > limit {
+            notes.push(format!("SLOW ({text})"));
+        }
+    }
+    if combo.backend == Backend::Sqlite {
+        if let Some(ms) = op.original_ms() {
+            if ms * 1000.0 / p50 < 100.0 {
+                notes.push("< 100× original".into());
+            }
+        }
+    }
+    if notes.is_empty() {
+        "ok".into()
+    } else {
+        notes.join(", ")
+    }
+}
+
+fn us(value: f64) -> String {
+    if value >= 10_000.0 {
+        format!("{:.1} ms", value / 1000.0)
+    } else if value >= 100.0 {
+        format!("{value:.0} µs")
+    } else {
+        format!("{value:.1} µs")
+    }
+}
+
+fn thousands(value: f64) -> String {
+    let text = format!("{:.0}", value);
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i > 0 && (text.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Prints rows as an aligned table: the first column left-aligned, the others right-aligned.
+fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::from("|");
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i] - cell.chars().count();
+            if i == 0 || i == cells.len() - 1 && header[i] == "Status" {
+                out.push_str(&format!(" {cell}{} |", " ".repeat(pad)));
+            } else {
+                out.push_str(&format!(" {}{cell} |", " ".repeat(pad)));
+            }
+        }
+        println!("{out}");
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    let mut rule = String::from("|");
+    for (i, w) in widths.iter().enumerate() {
+        let right = !(i == 0 || i == widths.len() - 1 && header[i] == "Status");
+        rule.push_str(&format!(
+            "{}{}|",
+            "-".repeat(w + 1),
+            if right { ":" } else { "-" }
+        ));
+    }
+    println!("{rule}");
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+/// A progress line on stderr (redrawn in place on a terminal).
+struct Progress {
+    total: usize,
+    done: usize,
+    tty: bool,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            done: 0,
+            tty: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+        }
+    }
+
+    fn step(&mut self, what: &str) {
+        self.done += 1;
+        let width = 30;
+        let filled = width * self.done / self.total.max(1);
+        let line = format!(
+            "[{}{}] {:>3}/{} {:>5.1}s {what}",
+            "#".repeat(filled),
+            " ".repeat(width - filled),
+            self.done,
+            self.total,
+            self.started.elapsed().as_secs_f64()
+        );
+        let mut err = std::io::stderr();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+
+    fn finish(&self) {
+        if self.tty {
+            let _ = writeln!(std::io::stderr());
+        }
+    }
+}
+
+async fn measure_combo(
+    combo: Combo,
+    servers: &Servers,
+    budget: Budget,
+    run_tag: &str,
+    progress: &mut Progress,
+) -> Result<Vec<Row>> {
+    let target = Target::build(combo, servers).await?;
+    let store = Arc::clone(&target.store);
+    let tag = format!(
+        "{run_tag}-{}-{}",
+        combo.backend.name(),
+        combo.cache.name().replace('+', "-")
+    );
+    let fixture = Fixture::create(store.as_ref(), &tag).await?;
+    let mut backend_floor = match combo.backend {
+        Backend::Sqlite => Floor::sqlite(target.sqlite_path.as_deref().expect("sqlite path"))?,
+        Backend::Postgres => {
+            Floor::postgres(servers.postgres.as_deref().expect("postgres url")).await?
+        }
+    };
+    let mut redis_floor = match (combo.cache, &servers.redis) {
+        (Cache::Redis, Some(url)) => {
+            Some(RedisFloor::connect(url, &fixture, store.as_ref()).await?)
+        }
+        _ => None,
+    };
+    let mut rows = Vec::new();
+    for op in Op::ALL {
+        progress.step(&format!("{combo}: {}", op.label()));
+        let floor = match floor_kind(combo, op) {
+            FloorKind::None => None,
+            FloorKind::Backend => Some(
+                measure(budget, async || {
+                    let input = encode(&fixture.input(op));
+                    backend_floor.run(&fixture, op, &input).await
+                })
+                .await?,
+            ),
+            FloorKind::Redis => match redis_floor.as_mut() {
+                Some(floor) => Some(measure(budget, async || floor.run().await).await?),
+                None => None,
+            },
+        };
+        let summary = measure_op(store.as_ref(), &fixture, op, budget).await?;
+        rows.push(Row {
+            combo,
+            op,
+            summary,
+            floor,
+        });
+    }
+    Ok(rows)
+}
+
+fn print_combo(combo: Combo, rows: &[&Row]) {
+    println!("\n### {combo}\n");
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let s = &r.summary;
+            let floor_p50 = r.floor.map(|f| f.p50_us);
+            vec![
+                r.op.label().to_string(),
+                r.op.original_ms()
+                    .map_or("-".into(), |ms| format!("{ms:.2} ms")),
+                us(s.p50_us),
+                us(s.p95_us),
+                us(s.p99_us),
+                format!("{}/s", thousands(s.ops_per_s)),
+                r.op.original_ms().map_or("-".into(), |ms| {
+                    format!("{}×", thousands(ms * 1000.0 / s.p50_us))
+                }),
+                floor_p50.map_or("-".into(), |f| format!("{:.2}×", s.p50_us / f)),
+                status(combo, r.op, s.p50_us, floor_p50),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "Operation",
+            "Baseline",
+            "p50",
+            "p95",
+            "p99",
+            "Throughput",
+            "vs original",
+            "vs floor",
+            "Status",
+        ],
+        &body,
+    );
+}
+
+/// `--scale`: the p50 of the reads at the small size and after growing the data.
+struct ScaleRow {
+    backend: Backend,
+    op: Op,
+    small: Summary,
+    large: Summary,
+}
+
+async fn scale(
+    backend: Backend,
+    servers: &Servers,
+    budget: Budget,
+    run_tag: &str,
+) -> Result<Vec<ScaleRow>> {
+    let target = Target::build(
+        Combo {
+            backend,
+            cache: Cache::None,
+        },
+        servers,
+    )
+    .await?;
+    let store: &dyn Store = target.store.as_ref();
+    let fixture = Fixture::create(store, &format!("{run_tag}-scale-{}", backend.name())).await?;
+    let ops = [Op::Get, Op::Latest, Op::Recent100, Op::Accuracy1000];
+    let mut small = BTreeMap::new();
+    for op in ops {
+        small.insert(op.name(), measure_op(store, &fixture, op, budget).await?);
+    }
+    let started = Instant::now();
+    let mut progress = Progress::new(100 + 10);
+    for batch in 0..100u64 {
+        let predictions: Vec<Prediction> = (0..10_000u64)
+            .map(|i| {
+                let n = batch * 10_000 + i;
+                Prediction::builder(
+                    fixture.model.clone(),
+                    fixture.version.clone(),
+                    json!(if n % 4 == 0 { "fraud" } else { "legit" }),
+                    0.8,
+                )
+                .feature("amount", json!(n))
+                .actual((n % 10 == 0).then(|| json!("legit")))
+                .build()
+            })
+            .collect::<Result<_>>()?;
+        store.store_predictions(&predictions).await?;
+        progress.step(&format!(
+            "{}: {} predictions stored",
+            backend.name(),
+            (batch + 1) * 10_000
+        ));
+    }
+    for chunk in 0..10u64 {
+        for minor in 0..99u64 {
+            let version = Version::new(format!("2.{}.0", chunk * 99 + minor))?;
+            let m = mlstore_core::ModelMetadata::builder(fixture.model.clone(), version, "xgboost")
+                .build()?;
+            store.register(&m).await?;
+        }
+        progress.step(&format!(
+            "{}: {} more versions",
+            backend.name(),
+            (chunk + 1) * 99
+        ));
+    }
+    progress.finish();
+    eprintln!(
+        "{}: grew to 1,000,000 more predictions and 1,000 versions in {:.1}s",
+        backend.name(),
+        started.elapsed().as_secs_f64()
+    );
+    let mut rows = Vec::new();
+    for op in ops {
+        rows.push(ScaleRow {
+            backend,
+            op,
+            small: small[op.name()],
+            large: measure_op(store, &fixture, op, budget).await?,
+        });
+    }
+    Ok(rows)
+}
+
+async fn measure_op(
+    store: &dyn Store,
+    fixture: &Fixture,
+    op: Op,
+    budget: Budget,
+) -> Result<Summary> {
+    measure(budget, async || {
+        let input = fixture.input(op);
+        let start = Instant::now();
+        fixture.run(store, op, &input).await?;
+        Ok(start.elapsed())
+    })
+    .await
+}
+
+async fn run(args: Args) -> Result<()> {
+    let budget = if args.quick {
+        Budget::quick()
+    } else {
+        Budget::standard()
+    };
+    let run_tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+
+    // Servers: given, or started here with --all (and stopped at the end).
+    let mut started_pg = None;
+    let mut started_redis = None;
+    let mut servers = Servers {
+        postgres: args.postgres.clone(),
+        redis: args.redis.clone(),
+    };
+    if args.all && servers.postgres.is_none() {
+        eprintln!("starting a throwaway PostgreSQL...");
+        let server = mlstore_testkit::PostgresServer::start()
+            .map_err(|e| mlstore_core::Error::configuration(e.to_string()))?;
+        servers.postgres = Some(
+            server
+                .create_database()
+                .await
+                .map_err(|e| mlstore_core::Error::configuration(e.to_string()))?,
+        );
+        started_pg = Some(server);
+    }
+    if args.all && servers.redis.is_none() {
+        eprintln!("starting a throwaway Redis...");
+        let server = mlstore_testkit::RedisServer::start()
+            .map_err(|e| mlstore_core::Error::configuration(e.to_string()))?;
+        servers.redis = Some(server.url().to_string());
+        started_redis = Some(server);
+    }
+
+    let mut combos = Vec::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if backend == Backend::Postgres && servers.postgres.is_none() {
+            continue;
+        }
+        for cache in [Cache::None, Cache::Moka, Cache::Redis, Cache::MokaRedis] {
+            if cache.needs_redis() && servers.redis.is_none() {
+                continue;
+            }
+            combos.push(Combo { backend, cache });
+        }
+    }
+
+    println!("# mlstore benchmark\n");
+    println!(
+        "{} CPUs, {}; {} per operation after {} of warm-up{}. Times are per call through the public \
+         async API, one client. Baseline: the system mlstore replaces. Floor: the same SQL on a \
+         held driver connection (for Redis-cached reads: a raw Redis GET), measured in the same run.",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::ARCH,
+        format_args!("{:?}", budget.measure),
+        format_args!("{:?}", budget.warmup),
+        if args.quick { " (--quick: a smoke run, not meaningful)" } else { "" }
+    );
+
+    let mut progress = Progress::new(combos.len() * Op::ALL.len());
+    let mut rows = Vec::new();
+    for combo in &combos {
+        rows.extend(measure_combo(*combo, &servers, budget, &run_tag, &mut progress).await?);
+    }
+    progress.finish();
+
+    for combo in &combos {
+        let of_combo: Vec<&Row> = rows.iter().filter(|r| r.combo == *combo).collect();
+        print_combo(*combo, &of_combo);
+    }
+
+    println!("\n### p50 matrix\n");
+    let mut header = vec!["Operation".to_string()];
+    header.extend(combos.iter().map(|c| c.to_string()));
+    let mut plot_rows = Vec::new();
+    let body: Vec<Vec<String>> = Op::ALL
+        .iter()
+        .map(|op| {
+            let values: Vec<Option<f64>> = combos
+                .iter()
+                .map(|c| {
+                    rows.iter()
+                        .find(|r| r.combo == *c && r.op == *op)
+                        .map(|r| r.summary.p50_us)
+                })
+                .collect();
+            plot_rows.push((op.label().to_string(), values.clone()));
+            let mut line = vec![op.label().to_string()];
+            line.extend(values.iter().map(|v| v.map_or("-".into(), us)));
+            line
+        })
+        .collect();
+    let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    table(&header_refs, &body);
+
+    let mut scale_rows = Vec::new();
+    if args.scale {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            if backend == Backend::Postgres && servers.postgres.is_none() {
+                continue;
+            }
+            scale_rows.extend(scale(backend, &servers, budget, &run_tag).await?);
+        }
+        println!("\n### --scale: 1,000,000 more predictions, 1,000 versions (no cache)\n");
+        let body: Vec<Vec<String>> = scale_rows
+            .iter()
+            .map(|r| {
+                let ratio = r.large.p50_us / r.small.p50_us;
+                vec![
+                    format!("{} {}", r.backend.name(), r.op.label()),
+                    us(r.small.p50_us),
+                    us(r.large.p50_us),
+                    format!("{ratio:.2}×"),
+                    if ratio <= 1.5 {
+                        "ok".into()
+                    } else {
+                        "SLOW (≤ 1.5×)".into()
+                    },
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "Operation",
+                "p50 small",
+                "p50 large",
+                "large/small",
+                "Status",
+            ],
+            &body,
+        );
+    }
+
+    let peak = peak_rss_bytes();
+    println!(
+        "\nPeak memory (RSS) of the benchmark process: {}",
+        peak.map_or("unknown".into(), |b| format!(
+            "{:.1} MiB",
+            b as f64 / 1048576.0
+        ))
+    );
+
+    if let Some(path) = &args.json {
+        let results: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let floor_p50 = r.floor.map(|f| f.p50_us);
+                json!({
+                    "backend": r.combo.backend.name(),
+                    "cache": r.combo.cache.name(),
+                    "op": r.op.name(),
+                    "p50_us": r.summary.p50_us,
+                    "p95_us": r.summary.p95_us,
+                    "p99_us": r.summary.p99_us,
+                    "ops_per_s": r.summary.ops_per_s,
+                    "runs": r.summary.runs,
+                    "floor_p50_us": floor_p50,
+                    "original_ms": r.op.original_ms(),
+                    "target_p50_us": target(r.combo, r.op, floor_p50).map(|t| t.0),
+                    "status": status(r.combo, r.op, r.summary.p50_us, floor_p50),
+                })
+            })
+            .collect();
+        let scale: Vec<_> = scale_rows
+            .iter()
+            .map(|r| json!({"backend": r.backend.name(), "op": r.op.name(), "small_p50_us": r.small.p50_us, "large_p50_us": r.large.p50_us}))
+            .collect();
+        let doc = json!({
+            "quick": args.quick,
+            "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+            "results": results,
+            "scale": scale,
+            "peak_rss_bytes": peak,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default()).map_err(
+            |e| mlstore_core::Error::configuration(format!("cannot write {}: {e}", path.display())),
+        )?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        let names: Vec<String> = combos.iter().map(|c| c.to_string()).collect();
+        let svg =
+            mlstore_bench::plot::svg("mlstore p50 per operation (log scale)", &names, &plot_rows);
+        std::fs::write(path, svg).map_err(|e| {
+            mlstore_core::Error::configuration(format!("cannot write {}: {e}", path.display()))
+        })?;
+        eprintln!("wrote {}", path.display());
+    }
+    drop(started_redis);
+    drop(started_pg);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("mlstore-bench: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mlstore-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mlstore-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
