@@ -71,8 +71,11 @@ impl Floor {
     pub fn sqlite(path: &std::path::Path) -> Result<Self> {
         let conn = rusqlite::Connection::open(path).map_err(sqlite_err)?;
         conn.set_prepared_statement_cache_capacity(64);
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-            .map_err(sqlite_err)?;
+        // The store runs the checkpoints (off its writes); the floor measures the writes alone.
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
+        )
+        .map_err(sqlite_err)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(sqlite_err)?;
         Ok(Floor::Sqlite(conn))

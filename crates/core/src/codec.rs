@@ -159,13 +159,18 @@ impl PredictionRow {
             .map_err(|e| bad("actual", &e))?;
         let features: JsonObject =
             serde_json::from_str(&self.features).map_err(|e| bad("features", &e))?;
-        Prediction::builder(model.clone(), version.clone(), prediction, self.confidence)
-            .id(self.id)
-            .actual(actual)
-            .features(features)
-            .timestamp(self.timestamp)
-            .build_stored(lengths)
-            .map_err(|e| bad("prediction", &e))
+        Prediction::from_stored(
+            self.id,
+            model.clone(),
+            version.clone(),
+            prediction,
+            actual,
+            self.confidence,
+            features,
+            self.timestamp,
+            lengths,
+        )
+        .map_err(|e| bad("prediction", &e))
     }
 }
 

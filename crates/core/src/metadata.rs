@@ -1,6 +1,7 @@
 //! [`ModelMetadata`]: one registered model version and what is known about it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +11,8 @@ use crate::name::{check_label, check_no_nul};
 use crate::time::{self, Timestamp};
 use crate::{Error, ModelName, Result, Version};
 
-/// The metadata of one model version: what the registry stores.
+/// The metadata of one model version: what the registry stores. Cloning is cheap (the fields
+/// are shared behind an `Arc`), so caches hand out copies without copying the maps.
 ///
 /// Built with [`ModelMetadata::builder`], which validates every field, so a value of this type is
 /// always valid. Change a stored version with [`ModelMetadata::to_builder`] and
@@ -31,7 +33,7 @@ use crate::{Error, ModelName, Result, Version};
 /// assert_eq!(m.metrics()["auc"], 0.93);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct ModelMetadata(Fields);
+pub struct ModelMetadata(Arc<Fields>);
 
 /// The fields of [`ModelMetadata`]; private so that only validated values are ever built, and the
 /// serde form of [`ModelMetadata`] (deserializing validates too).
@@ -58,7 +60,7 @@ impl ModelMetadata {
         model_type: impl Into<String>,
     ) -> ModelMetadataBuilder {
         ModelMetadataBuilder {
-            inner: ModelMetadata(Fields {
+            inner: Fields {
                 name,
                 version,
                 model_type: model_type.into(),
@@ -69,14 +71,14 @@ impl ModelMetadata {
                 environment: None,
                 created_at: time::now(),
                 deployed_at: None,
-            }),
+            },
         }
     }
 
     /// A builder holding a copy of this metadata, to change some fields.
     pub fn to_builder(&self) -> ModelMetadataBuilder {
         ModelMetadataBuilder {
-            inner: self.clone(),
+            inner: (*self.0).clone(),
         }
     }
 
@@ -119,11 +121,6 @@ impl ModelMetadata {
     /// When the version was deployed, if it was.
     pub fn deployed_at(&self) -> Option<Timestamp> {
         self.0.deployed_at
-    }
-
-    /// Re-checks every field; used by [`ModelMetadataBuilder::build`] and by deserialization.
-    fn validate(&self) -> Result<()> {
-        self.0.validate()
     }
 }
 
@@ -195,7 +192,7 @@ impl Fields {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ModelMetadataBuilder {
-    inner: ModelMetadata,
+    inner: Fields,
 }
 
 impl Serialize for ModelMetadata {
@@ -213,69 +210,69 @@ impl<'de> Deserialize<'de> for ModelMetadata {
     ) -> std::result::Result<Self, D::Error> {
         let fields = Fields::deserialize(deserializer)?;
         fields.validate().map_err(serde::de::Error::custom)?;
-        Ok(Self(fields))
+        Ok(Self(Arc::new(fields)))
     }
 }
 
 impl ModelMetadataBuilder {
     /// Sets the model type.
     pub fn model_type(mut self, model_type: impl Into<String>) -> Self {
-        self.inner.0.model_type = model_type.into();
+        self.inner.model_type = model_type.into();
         self
     }
     /// Sets the configuration object.
     pub fn configuration(mut self, configuration: JsonObject) -> Self {
-        self.inner.0.configuration = configuration;
+        self.inner.configuration = configuration;
         self
     }
     /// Adds (or replaces) one performance metric.
     pub fn metric(mut self, name: impl Into<String>, value: f64) -> Self {
-        self.inner.0.metrics.insert(name.into(), value);
+        self.inner.metrics.insert(name.into(), value);
         self
     }
     /// Replaces all performance metrics.
     pub fn metrics(mut self, metrics: BTreeMap<String, f64>) -> Self {
-        self.inner.0.metrics = metrics;
+        self.inner.metrics = metrics;
         self
     }
     /// Adds (or replaces) one tag.
     pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.inner.0.tags.insert(key.into(), value.into());
+        self.inner.tags.insert(key.into(), value.into());
         self
     }
     /// Replaces all tags.
     pub fn tags(mut self, tags: BTreeMap<String, String>) -> Self {
-        self.inner.0.tags = tags;
+        self.inner.tags = tags;
         self
     }
     /// Sets the description (at most 4096 bytes).
     pub fn description(mut self, description: impl Into<String>) -> Self {
-        self.inner.0.description = Some(description.into());
+        self.inner.description = Some(description.into());
         self
     }
     /// Clears the description.
     pub fn no_description(mut self) -> Self {
-        self.inner.0.description = None;
+        self.inner.description = None;
         self
     }
     /// Sets the environment.
     pub fn environment(mut self, environment: impl Into<String>) -> Self {
-        self.inner.0.environment = Some(environment.into());
+        self.inner.environment = Some(environment.into());
         self
     }
     /// Clears the environment.
     pub fn no_environment(mut self) -> Self {
-        self.inner.0.environment = None;
+        self.inner.environment = None;
         self
     }
     /// Sets the registration time (default: now). Truncated to microseconds.
     pub fn created_at(mut self, at: Timestamp) -> Self {
-        self.inner.0.created_at = time::truncate(at);
+        self.inner.created_at = time::truncate(at);
         self
     }
     /// Sets (or, with `None`, clears) the deployment time. Truncated to microseconds.
     pub fn deployed_at(mut self, at: Option<Timestamp>) -> Self {
-        self.inner.0.deployed_at = at.map(time::truncate);
+        self.inner.deployed_at = at.map(time::truncate);
         self
     }
 
@@ -288,7 +285,7 @@ impl ModelMetadataBuilder {
     /// [`MAX_DESCRIPTION_BYTES`].
     pub fn build(self) -> Result<ModelMetadata> {
         self.inner.validate()?;
-        Ok(self.inner)
+        Ok(ModelMetadata(Arc::new(self.inner)))
     }
 
     /// [`build`](Self::build) for [`crate::codec`]: the configuration was parsed from a stored
@@ -296,8 +293,8 @@ impl ModelMetadataBuilder {
     /// so it is not serialized again to measure it.
     pub(crate) fn build_stored(self, configuration_len: usize) -> Result<ModelMetadata> {
         crate::json::check_len("configuration", configuration_len)?;
-        self.inner.0.validate_except_configuration()?;
-        Ok(self.inner)
+        self.inner.validate_except_configuration()?;
+        Ok(ModelMetadata(Arc::new(self.inner)))
     }
 }
 

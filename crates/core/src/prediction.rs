@@ -102,6 +102,35 @@ impl Prediction {
         })
     }
 
+    /// A prediction decoded by [`crate::codec`] from stored canonical JSON texts of
+    /// `text_lengths` bytes (prediction, actual or 0, features). Unlike the builder it draws no
+    /// id and reads no clock: every field comes from storage.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_stored(
+        id: Uuid,
+        model: ModelName,
+        version: Version,
+        prediction: Value,
+        actual: Option<Value>,
+        confidence: f64,
+        features: JsonObject,
+        timestamp: Timestamp,
+        text_lengths: [usize; 3],
+    ) -> Result<Self> {
+        let fields = PredictionFields {
+            id,
+            model,
+            version,
+            prediction,
+            actual,
+            confidence,
+            features,
+            timestamp: time::truncate(timestamp),
+        };
+        fields.validate_stored(text_lengths)?;
+        Ok(Self(fields))
+    }
+
     /// A builder holding a copy of this prediction.
     pub fn to_builder(&self) -> PredictionBuilder {
         PredictionBuilder(self.0.clone())
@@ -219,13 +248,6 @@ impl PredictionBuilder {
     /// [`crate::limits::MAX_JSON_BYTES`].
     pub fn build(self) -> Result<Prediction> {
         self.0.validate()?;
-        Ok(Prediction(self.0))
-    }
-
-    /// [`build`](Self::build) for [`crate::codec`]: the JSON documents were parsed from stored
-    /// canonical texts of these lengths (prediction, actual or 0, features).
-    pub(crate) fn build_stored(self, text_lengths: [usize; 3]) -> Result<Prediction> {
-        self.0.validate_stored(text_lengths)?;
         Ok(Prediction(self.0))
     }
 }
