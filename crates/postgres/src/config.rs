@@ -13,12 +13,15 @@ use sqlx::postgres::PgConnectOptions;
 /// |---|---|---|
 /// | `url` | (required) | `postgres://user:password@host:5432/db?sslmode=require` (libpq URL parameters) |
 /// | `max_connections` | 16 | pool size: the most queries in flight at once from this process |
-/// | `min_connections` | 0 | connections kept open even when idle |
 /// | `acquire_timeout` | 5 s | how long a query waits for a connection (including connecting) before it returns [`Error::Unavailable`] |
 /// | `idle_timeout` | 10 min | an idle connection above `min_connections` is closed after this |
 /// | `max_lifetime` | 30 min | a connection is replaced after this, so server-side changes (fail-over, settings) are picked up |
 /// | `statement_cache_capacity` | 128 | prepared statements cached per connection |
-/// | `test_before_acquire` | `false` | ping a connection before each use; off because it costs a round trip per query, and a dead connection fails the query with [`Error::Unavailable`] (retryable) instead |
+///
+/// The pool never pings: a connection is reused only if its last query finished (successfully or
+/// with an error the server reported); after an I/O error, or a query abandoned mid-way, it is
+/// closed. A connection the server dropped while idle fails its next query with
+/// [`Error::Unavailable`] (retryable), and is replaced.
 ///
 /// ```
 /// use mlstore_postgres::PostgresConfig;
@@ -32,8 +35,6 @@ pub struct PostgresConfig {
     url: String,
     /// Pool size.
     pub max_connections: u32,
-    /// Connections kept open when idle.
-    pub min_connections: u32,
     /// How long to wait for a connection.
     pub acquire_timeout: Duration,
     /// When an idle connection is closed.
@@ -42,8 +43,6 @@ pub struct PostgresConfig {
     pub max_lifetime: Option<Duration>,
     /// Prepared statements cached per connection.
     pub statement_cache_capacity: usize,
-    /// Whether to ping a connection before each use.
-    pub test_before_acquire: bool,
 }
 
 impl PostgresConfig {
@@ -56,12 +55,10 @@ impl PostgresConfig {
         let config = Self {
             url: url.to_owned(),
             max_connections: 16,
-            min_connections: 0,
             acquire_timeout: Duration::from_secs(5),
             idle_timeout: Some(Duration::from_secs(600)),
             max_lifetime: Some(Duration::from_secs(1800)),
             statement_cache_capacity: 128,
-            test_before_acquire: false,
         };
         config.connect_options()?;
         Ok(config)
@@ -156,12 +153,10 @@ impl fmt::Debug for PostgresConfig {
         f.debug_struct("PostgresConfig")
             .field("url", &self.redacted_url())
             .field("max_connections", &self.max_connections)
-            .field("min_connections", &self.min_connections)
             .field("acquire_timeout", &self.acquire_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("statement_cache_capacity", &self.statement_cache_capacity)
-            .field("test_before_acquire", &self.test_before_acquire)
             .finish()
     }
 }

@@ -4,8 +4,10 @@
 
 mod config;
 mod error;
+mod pool;
 pub mod sql;
 mod store;
 
 pub use config::PostgresConfig;
+pub use pool::PooledConnection;
 pub use store::{PostgresStore, MIGRATOR};

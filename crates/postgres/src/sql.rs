@@ -144,8 +144,7 @@ mod tests {
         crate::PostgresStore::connect_url(&url)
             .await
             .unwrap()
-            .close()
-            .await;
+            .close();
         let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
         for setting in ["SET enable_seqscan = off", "SET enable_sort = off"] {
             sqlx::query(setting).execute(&mut conn).await.unwrap();

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,13 +14,28 @@ use mlstore_core::{
 };
 use serde_json::Value;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::config::PostgresConfig;
 use crate::error::{ErrorMap, BACKEND};
+use crate::pool::{ConnPool, PooledConnection};
 use crate::sql;
+
+/// Runs one query on a pooled connection and records how it ended (see
+/// [`PooledConnection::settle`]): `run!(self, c => query.execute(c))`.
+macro_rules! run {
+    ($store:expr, $conn:ident => $query:expr) => {{
+        let mut lease = $store.pool.acquire().await?;
+        let result = {
+            let $conn = &mut *lease;
+            $query.await
+        };
+        lease.settle(&result);
+        result
+    }};
+}
 
 /// The migrations of `migrations/postgres`, embedded at build time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -38,7 +54,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 /// ```
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pool: Arc<ConnPool>,
     config: PostgresConfig,
     errors: ErrorMap,
     schema_version: i64,
@@ -75,19 +91,21 @@ impl PostgresStore {
     pub async fn connect(config: PostgresConfig) -> Result<Self> {
         let errors = ErrorMap::new(config.secrets());
         let options = config.connect_options()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
-            .acquire_timeout(config.acquire_timeout)
-            .idle_timeout(config.idle_timeout)
-            .max_lifetime(config.max_lifetime)
-            .test_before_acquire(config.test_before_acquire)
-            .connect_with(options)
+        let pool = Arc::new(ConnPool::new(
+            options,
+            config.max_connections,
+            config.acquire_timeout,
+            config.idle_timeout,
+            config.max_lifetime,
+            errors.clone(),
+        ));
+        let mut conn = pool.open(config.acquire_timeout).await?;
+        MIGRATOR
+            .run_direct(None, &mut conn, false)
             .await
-            .map_err(|e| errors.map(e))?;
-        MIGRATOR.run(&pool).await.map_err(|e| errors.migration(e))?;
+            .map_err(|e| errors.migration(e))?;
         let schema_version: i64 = sqlx::query_scalar(sql::SCHEMA_VERSION)
-            .fetch_one(&pool)
+            .fetch_one(&mut conn)
             .await
             .map_err(|e| errors.map(e))?;
         Ok(Self {
@@ -116,14 +134,20 @@ impl PostgresStore {
         self.schema_version
     }
 
-    /// The pool, for running other queries against the same database.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// A connection of the store's pool, for other queries against the same database. Call
+    /// [`PooledConnection::settle`] with each query's result to let the connection return to
+    /// the pool when dropped; otherwise it is closed then.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when no connection frees up (or opens) within the acquire timeout.
+    pub async fn acquire(&self) -> Result<PooledConnection<'_>> {
+        self.pool.acquire().await
     }
 
-    /// Closes the pool: waits for connections in use to come back, then closes them all.
-    pub async fn close(&self) {
-        self.pool.close().await;
+    /// Closes the idle connections and refuses new queries; connections in use close when
+    /// their query ends.
+    pub fn close(&self) {
+        self.pool.close();
     }
 
     fn map(&self, err: sqlx::Error) -> Error {
@@ -154,7 +178,7 @@ impl PostgresStore {
 impl ModelRegistry for PostgresStore {
     async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
         let row = MetadataRow::encode(metadata);
-        sqlx::query(sql::REGISTER)
+        run!(self, c => sqlx::query(sql::REGISTER)
             .bind(&row.name)
             .bind(&row.version)
             .bind(metadata.version().sort_key())
@@ -166,58 +190,53 @@ impl ModelRegistry for PostgresStore {
             .bind(&row.environment)
             .bind(row.created_at)
             .bind(row.deployed_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| match self.map(e) {
-                Error::AlreadyExists { .. } => Error::already_exists(format!(
-                    "model version {:?} {}",
-                    metadata.name(),
-                    metadata.version()
-                )),
-                other => other,
-            })
-            .map(drop)
+            .execute(c))
+        .map_err(|e| match self.map(e) {
+            Error::AlreadyExists { .. } => Error::already_exists(format!(
+                "model version {:?} {}",
+                metadata.name(),
+                metadata.version()
+            )),
+            other => other,
+        })
+        .map(drop)
     }
 
     async fn get(&self, name: &ModelName, version: &Version) -> Result<Option<ModelMetadata>> {
-        let row = sqlx::query(sql::GET)
+        let row = run!(self, c => sqlx::query(sql::GET)
             .bind(name.as_str())
             .bind(version.sort_key())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .fetch_optional(c))
+        .map_err(|e| self.map(e))?;
         row.map(|r| self.metadata_from_row(&r)).transpose()
     }
 
     async fn latest(&self, name: &ModelName) -> Result<Option<ModelMetadata>> {
-        let row = sqlx::query(sql::LATEST)
+        let row = run!(self, c => sqlx::query(sql::LATEST)
             .bind(name.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .fetch_optional(c))
+        .map_err(|e| self.map(e))?;
         row.map(|r| self.metadata_from_row(&r)).transpose()
     }
 
     async fn versions(&self, name: &ModelName) -> Result<Vec<ModelMetadata>> {
-        let rows = sqlx::query(sql::VERSIONS)
+        let rows = run!(self, c => sqlx::query(sql::VERSIONS)
             .bind(name.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
         rows.iter().map(|r| self.metadata_from_row(r)).collect()
     }
 
     async fn list_models(&self) -> Result<Vec<ModelName>> {
-        let names: Vec<String> = sqlx::query_scalar(sql::LIST_MODELS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+        let names: Vec<String> = run!(self, c => sqlx::query_scalar(sql::LIST_MODELS)
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
         names.into_iter().map(ModelName::new).collect()
     }
 
     async fn update(&self, metadata: &ModelMetadata) -> Result<()> {
         let row = MetadataRow::encode(metadata);
-        let done = sqlx::query(sql::UPDATE)
+        let done = run!(self, c => sqlx::query(sql::UPDATE)
             .bind(&row.name)
             .bind(metadata.version().sort_key())
             .bind(&row.model_type)
@@ -227,50 +246,45 @@ impl ModelRegistry for PostgresStore {
             .bind(&row.description)
             .bind(&row.environment)
             .bind(row.deployed_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .execute(c))
+        .map_err(|e| self.map(e))?;
         changed_or_not_found(done.rows_affected(), metadata.name(), metadata.version())
     }
 
     async fn delete(&self, name: &ModelName, version: &Version) -> Result<()> {
-        let done = sqlx::query(sql::DELETE)
+        let done = run!(self, c => sqlx::query(sql::DELETE)
             .bind(name.as_str())
             .bind(version.sort_key())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .execute(c))
+        .map_err(|e| self.map(e))?;
         changed_or_not_found(done.rows_affected(), name, version)
     }
 
     async fn set_alias(&self, name: &ModelName, alias: &Alias, version: &Version) -> Result<()> {
-        let done = sqlx::query(sql::SET_ALIAS)
+        let done = run!(self, c => sqlx::query(sql::SET_ALIAS)
             .bind(name.as_str())
             .bind(alias.as_str())
             .bind(version.sort_key())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .execute(c))
+        .map_err(|e| self.map(e))?;
         changed_or_not_found(done.rows_affected(), name, version)
     }
 
     async fn resolve_alias(&self, name: &ModelName, alias: &Alias) -> Result<Option<Version>> {
-        let text: Option<String> = sqlx::query_scalar(sql::RESOLVE_ALIAS)
+        let text: Option<String> = run!(self, c => sqlx::query_scalar(sql::RESOLVE_ALIAS)
             .bind(name.as_str())
             .bind(alias.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .fetch_optional(c))
+        .map_err(|e| self.map(e))?;
         text.map(Version::new).transpose()
     }
 
     async fn remove_alias(&self, name: &ModelName, alias: &Alias) -> Result<()> {
-        let done = sqlx::query(sql::REMOVE_ALIAS)
+        let done = run!(self, c => sqlx::query(sql::REMOVE_ALIAS)
             .bind(name.as_str())
             .bind(alias.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .execute(c))
+        .map_err(|e| self.map(e))?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found(format!(
                 "alias {alias:?} of model {name:?}"
@@ -291,7 +305,7 @@ fn conflict_on_prediction(err: Error, id: impl fmt::Display) -> Error {
 impl PredictionStore for PostgresStore {
     async fn store_prediction(&self, prediction: &Prediction) -> Result<()> {
         let row = PredictionRow::encode(prediction);
-        let done = sqlx::query(sql::STORE_PREDICTION)
+        let done = run!(self, c => sqlx::query(sql::STORE_PREDICTION)
             .bind(row.id)
             .bind(prediction.model().as_str())
             .bind(prediction.version().sort_key())
@@ -301,9 +315,8 @@ impl PredictionStore for PostgresStore {
             .bind(row.confidence)
             .bind(&row.features)
             .bind(row.timestamp)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| conflict_on_prediction(self.map(e), row.id))?;
+            .execute(c))
+        .map_err(|e| conflict_on_prediction(self.map(e), row.id))?;
         changed_or_not_found(
             done.rows_affected(),
             prediction.model(),
@@ -344,7 +357,7 @@ impl PredictionStore for PostgresStore {
             features.push(row.features);
             timestamps.push(row.timestamp);
         }
-        let done = sqlx::query(sql::STORE_PREDICTIONS)
+        let done = run!(self, c => sqlx::query(sql::STORE_PREDICTIONS)
             .bind(&ids)
             .bind(&names)
             .bind(&keys)
@@ -355,14 +368,13 @@ impl PredictionStore for PostgresStore {
             .bind(&features)
             .bind(&timestamps)
             .bind(n as i64)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| match self.map(e) {
-                Error::AlreadyExists { .. } => {
-                    Error::already_exists("a prediction id of the batch is already stored")
-                }
-                other => other,
-            })?;
+            .execute(c))
+        .map_err(|e| match self.map(e) {
+            Error::AlreadyExists { .. } => {
+                Error::already_exists("a prediction id of the batch is already stored")
+            }
+            other => other,
+        })?;
         if done.rows_affected() == n as u64 {
             return Ok(());
         }
@@ -375,11 +387,11 @@ impl PredictionStore for PostgresStore {
             .iter()
             .map(|(m, v)| (m.as_str(), v.sort_key()))
             .unzip();
-        let unknown: Option<(String, Vec<u8>)> = sqlx::query_as(sql::FIRST_UNKNOWN_VERSION)
+        let unknown: Option<(String, Vec<u8>)> =
+            run!(self, c => sqlx::query_as(sql::FIRST_UNKNOWN_VERSION)
             .bind(&names)
             .bind(&keys)
-            .fetch_optional(&self.pool)
-            .await
+            .fetch_optional(c))
             .map_err(|e| self.map(e))?;
         let missing = unknown.and_then(|(name, key)| {
             distinct
@@ -395,12 +407,11 @@ impl PredictionStore for PostgresStore {
 
     async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()> {
         let label = Label::new(id, actual.clone())?;
-        let done = sqlx::query(sql::RECORD_ACTUAL)
+        let done = run!(self, c => sqlx::query(sql::RECORD_ACTUAL)
             .bind(label.id())
             .bind(canonical(label.actual()))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .execute(c))
+        .map_err(|e| self.map(e))?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found(format!("prediction {id}")));
         }
@@ -414,20 +425,19 @@ impl PredictionStore for PostgresStore {
         }
         let ids: Vec<Uuid> = labels.iter().map(Label::id).collect();
         let actuals: Vec<String> = labels.iter().map(|l| canonical(l.actual())).collect();
-        let done = sqlx::query(sql::RECORD_ACTUALS)
+        let done = run!(self, c => sqlx::query(sql::RECORD_ACTUALS)
             .bind(&ids)
             .bind(&actuals)
             .bind(labels.len() as i64)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .execute(c))
+        .map_err(|e| self.map(e))?;
         if done.rows_affected() == labels.len() as u64 {
             return Ok(());
         }
-        let unknown: Option<Uuid> = sqlx::query_scalar(sql::FIRST_UNKNOWN_PREDICTION)
+        let unknown: Option<Uuid> =
+            run!(self, c => sqlx::query_scalar(sql::FIRST_UNKNOWN_PREDICTION)
             .bind(&ids)
-            .fetch_optional(&self.pool)
-            .await
+            .fetch_optional(c))
             .map_err(|e| self.map(e))?;
         Err(match unknown {
             Some(id) => Error::not_found(format!("prediction {id}")),
@@ -443,20 +453,18 @@ impl PredictionStore for PostgresStore {
     ) -> Result<Vec<Prediction>> {
         validate::recent_limit(limit)?;
         let key = version.sort_key();
-        let rows = sqlx::query(sql::RECENT)
+        let rows = run!(self, c => sqlx::query(sql::RECENT)
             .bind(model.as_str())
             .bind(&key)
             .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
         if rows.is_empty() {
-            let id: Option<i64> = sqlx::query_scalar(sql::MODEL_ID)
+            let id: Option<i64> = run!(self, c => sqlx::query_scalar(sql::MODEL_ID)
                 .bind(model.as_str())
                 .bind(&key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| self.map(e))?;
+                .fetch_optional(c))
+            .map_err(|e| self.map(e))?;
             if id.is_none() {
                 return Err(not_found_version(model, version));
             }
@@ -487,12 +495,12 @@ impl PredictionStore for PostgresStore {
         window: usize,
     ) -> Result<Accuracy> {
         validate::accuracy_window(window)?;
-        let (model_id, total, correct): (Option<i64>, i64, i64) = sqlx::query_as(sql::ACCURACY)
+        let (model_id, total, correct): (Option<i64>, i64, i64) =
+            run!(self, c => sqlx::query_as(sql::ACCURACY)
             .bind(model.as_str())
             .bind(version.sort_key())
             .bind(window as i64)
-            .fetch_one(&self.pool)
-            .await
+            .fetch_one(c))
             .map_err(|e| self.map(e))?;
         if model_id.is_none() {
             return Err(not_found_version(model, version));
@@ -502,16 +510,15 @@ impl PredictionStore for PostgresStore {
 
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
         let row = BaselineRow::encode(baseline);
-        let done = sqlx::query(sql::STORE_BASELINE)
+        let done = run!(self, c => sqlx::query(sql::STORE_BASELINE)
             .bind(baseline.model().as_str())
             .bind(baseline.version().sort_key())
             .bind(row.mean)
             .bind(row.std_dev)
             .bind(row.sample_count)
             .bind(row.updated_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.map(e))?;
+            .execute(c))
+        .map_err(|e| self.map(e))?;
         changed_or_not_found(done.rows_affected(), baseline.model(), baseline.version())
     }
 
@@ -520,11 +527,11 @@ impl PredictionStore for PostgresStore {
         model: &ModelName,
         version: &Version,
     ) -> Result<Option<ConfidenceBaseline>> {
-        let row: Option<(f64, f64, i64, DateTime<Utc>)> = sqlx::query_as(sql::BASELINE)
+        let row: Option<(f64, f64, i64, DateTime<Utc>)> =
+            run!(self, c => sqlx::query_as(sql::BASELINE)
             .bind(model.as_str())
             .bind(version.sort_key())
-            .fetch_optional(&self.pool)
-            .await
+            .fetch_optional(c))
             .map_err(|e| self.map(e))?;
         row.map(|(mean, std_dev, sample_count, updated_at)| {
             BaselineRow {

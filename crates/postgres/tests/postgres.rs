@@ -34,8 +34,9 @@ async fn two_instances_migrate_one_empty_database_at_once() {
         "{versions:?}"
     );
     let store = PostgresStore::connect_url(&url).await.unwrap();
+    let mut conn = store.acquire().await.unwrap();
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
-        .fetch_one(store.pool())
+        .fetch_one(&mut *conn)
         .await
         .unwrap();
     assert_eq!(
@@ -77,7 +78,7 @@ async fn an_exhausted_pool_is_unavailable() {
         .max_connections(1)
         .acquire_timeout(Duration::from_millis(300));
     let store = PostgresStore::connect(config).await.unwrap();
-    let held = store.pool().acquire().await.unwrap();
+    let held = store.acquire().await.unwrap();
     let err = store
         .get(&unique_name("pool"), &version("1.0.0"))
         .await
@@ -98,11 +99,38 @@ async fn a_newer_schema_is_refused() {
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (9999, 'from the future', true, '\\x00', 0)",
     )
-    .execute(store.pool())
+    .execute(&mut *store.acquire().await.unwrap())
     .await
     .unwrap();
-    store.close().await;
+    store.close();
     let err = PostgresStore::connect_url(&url).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
     assert!(err.to_string().contains("newer"), "{err}");
+}
+
+/// A query abandoned mid-way (its future dropped) leaves its connection in an unknown state: the
+/// pool closes it instead of handing it to the next query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_query_does_not_poison_the_pool() {
+    let url = mlstore_testkit::fresh_postgres_url().await;
+    let config = PostgresConfig::from_url(&url).unwrap().max_connections(1);
+    let store = PostgresStore::connect(config).await.unwrap();
+    {
+        let mut conn = store.acquire().await.unwrap();
+        let slow = sqlx::query("SELECT pg_sleep(30)").execute(&mut *conn);
+        assert!(tokio::time::timeout(Duration::from_millis(100), slow)
+            .await
+            .is_err());
+    }
+    let name = unique_name("abandoned");
+    let started = std::time::Instant::now();
+    store
+        .register(&metadata(&name, "1.0.0"))
+        .await
+        .expect("a fresh connection serves");
+    assert!(store.get(&name, &version("1.0.0")).await.unwrap().is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "did not wait for the abandoned query"
+    );
 }
