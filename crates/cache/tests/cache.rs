@@ -212,10 +212,29 @@ async fn reads_after_every_write_kind_see_it_across_handles_sharing_redis() {
         } else {
             Duration::from_secs(5)
         };
-        // Let the subscriptions start before the first announcement.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        if mode == "moka+redis" {
+            wait_until_subscribed(&a, &b).await;
+            wait_until_subscribed(&b, &a).await;
+        }
         check_read_your_writes(&a, &b, settle).await;
         check_read_your_writes(&b, &a, settle).await;
+    }
+}
+
+/// Waits until `reader` hears `writer`'s announcements: a subscription that starts late forgets
+/// the whole local cache when it starts, so the probe is seen either way.
+async fn wait_until_subscribed(writer: &dyn Store, reader: &dyn Store) {
+    let probe = unique_name("probe");
+    let v = version("1.0.0");
+    assert!(reader.get(&probe, &v).await.unwrap().is_none());
+    writer.register(&metadata(&probe, "1.0.0")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reader.get(&probe, &v).await.unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the reader never subscribed to invalidations"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
