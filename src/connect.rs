@@ -166,34 +166,37 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 /// As [`connect`]; [`Error::Configuration`] for a bad cache URL, or a cache when the `cache`
 /// feature is off.
 pub async fn connect_with_cache(database_url: &str, cache_url: &str) -> Result<Arc<dyn Store>> {
-    with_cache(connect(database_url).await?, cache_url, None)
-}
-
-fn with_cache(
-    store: Arc<dyn Store>,
-    cache_url: &str,
-    ttl: Option<std::time::Duration>,
-) -> Result<Arc<dyn Store>> {
-    if matches!(cache_url.trim(), "" | "none") {
-        return Ok(store);
-    }
+    let store = connect(database_url).await?;
     #[cfg(feature = "cache")]
     {
-        let mut config = mlstore_cache::CacheConfig::from_url(cache_url)?;
-        if let Some(ttl) = ttl {
-            config.ttl = ttl;
-        }
-        Ok(Arc::new(mlstore_cache::CachedStore::new(store, config)?))
+        cached(store, mlstore_cache::CacheConfig::from_url(cache_url)?)
     }
     #[cfg(not(feature = "cache"))]
     {
-        let _ = (store, ttl);
-        Err(Error::configuration(format!(
-            "cache {:?}: caching is not compiled into this build (enable the `cache` feature of \
-             mlstore)",
-            redact_url(cache_url)
-        )))
+        without_cache(store, cache_url)
     }
+}
+
+/// `store` behind the cache `config` describes (none for the mode `none`).
+#[cfg(feature = "cache")]
+fn cached(store: Arc<dyn Store>, config: mlstore_cache::CacheConfig) -> Result<Arc<dyn Store>> {
+    if config.mode == mlstore_cache::CacheMode::None {
+        return Ok(store);
+    }
+    Ok(Arc::new(mlstore_cache::CachedStore::new(store, config)?))
+}
+
+/// `store` itself when `cache_url` asks for no cache; an error otherwise, naming the feature.
+#[cfg(not(feature = "cache"))]
+fn without_cache(store: Arc<dyn Store>, cache_url: &str) -> Result<Arc<dyn Store>> {
+    if matches!(cache_url.trim(), "" | "none") {
+        return Ok(store);
+    }
+    Err(Error::configuration(format!(
+        "cache {:?}: caching is not compiled into this build (enable the `cache` feature of \
+         mlstore)",
+        redact_url(cache_url)
+    )))
 }
 
 /// Opens the store named by `MLSTORE_DATABASE_URL` (default [`DEFAULT_DATABASE_URL`]) behind
@@ -205,18 +208,16 @@ fn with_cache(
 /// seconds.
 pub async fn connect_from_env() -> Result<Arc<dyn Store>> {
     let url = std::env::var(DATABASE_URL_ENV).unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
-    let cache = std::env::var(CACHE_ENV).unwrap_or_default();
-    let ttl = match std::env::var(CACHE_TTL_ENV) {
-        Ok(text) => Some(std::time::Duration::from_secs(
-            text.trim().parse().map_err(|_| {
-                Error::configuration(format!(
-                    "{CACHE_TTL_ENV}={text:?}: expected a whole number of seconds"
-                ))
-            })?,
-        )),
-        Err(_) => None,
-    };
-    with_cache(connect(&url).await?, &cache, ttl)
+    #[cfg(feature = "cache")]
+    {
+        let config = mlstore_cache::CacheConfig::from_env()?;
+        cached(connect(&url).await?, config)
+    }
+    #[cfg(not(feature = "cache"))]
+    {
+        let store = connect(&url).await?;
+        without_cache(store, &std::env::var(CACHE_ENV).unwrap_or_default())
+    }
 }
 
 #[cfg(test)]

@@ -132,6 +132,31 @@ impl Error {
         Error::AlreadyExists { what: what.into() }
     }
 
+    /// [`Error::NotFound`] for a model version that is not registered; the wording every store
+    /// uses.
+    pub fn version_not_found(name: &crate::ModelName, version: &crate::Version) -> Self {
+        Self::not_found(format!("model version {name:?} {version}"))
+    }
+
+    /// [`Error::AlreadyExists`] for a model version registered already.
+    pub fn version_exists(name: &crate::ModelName, version: &crate::Version) -> Self {
+        Self::already_exists(format!("model version {name:?} {version}"))
+    }
+
+    /// [`Error::NotFound`] for an alias that does not exist.
+    pub fn alias_not_found(name: &crate::ModelName, alias: &crate::Alias) -> Self {
+        Self::not_found(format!("alias {alias:?} of model {name:?}"))
+    }
+
+    /// Replaces an [`Error::AlreadyExists`] in a driver's wording ("unique constraint failed
+    /// ...") with `named`, which names what exists; any other error is returned as it is.
+    pub fn naming_conflict(self, named: impl FnOnce() -> Error) -> Self {
+        match self {
+            Error::AlreadyExists { .. } => named(),
+            other => other,
+        }
+    }
+
     /// Builds an [`Error::Configuration`].
     pub fn configuration(message: impl Into<String>) -> Self {
         Error::Configuration {

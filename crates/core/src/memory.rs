@@ -56,7 +56,7 @@ impl State {
         if self.has_version(name, version) {
             Ok(())
         } else {
-            Err(not_found_version(name, version))
+            Err(Error::version_not_found(name, version))
         }
     }
 
@@ -70,10 +70,6 @@ impl State {
         found.sort_by_key(|p| std::cmp::Reverse(p.recency_key()));
         found
     }
-}
-
-fn not_found_version(name: &ModelName, version: &Version) -> Error {
-    Error::not_found(format!("model version {name:?} {version}"))
 }
 
 impl MemoryStore {
@@ -99,11 +95,7 @@ impl ModelRegistry for MemoryStore {
         let mut state = self.write();
         let versions = state.models.entry(metadata.name().clone()).or_default();
         if versions.contains_key(metadata.version()) {
-            return Err(Error::already_exists(format!(
-                "model version {:?} {}",
-                metadata.name(),
-                metadata.version()
-            )));
+            return Err(Error::version_exists(metadata.name(), metadata.version()));
         }
         versions.insert(metadata.version().clone(), metadata.clone());
         Ok(())
@@ -146,7 +138,7 @@ impl ModelRegistry for MemoryStore {
             .models
             .get_mut(metadata.name())
             .and_then(|versions| versions.get_mut(metadata.version()))
-            .ok_or_else(|| not_found_version(metadata.name(), metadata.version()))?;
+            .ok_or_else(|| Error::version_not_found(metadata.name(), metadata.version()))?;
         *stored = metadata
             .to_builder()
             .created_at(stored.created_at())
@@ -194,7 +186,7 @@ impl ModelRegistry for MemoryStore {
             .aliases
             .remove(&(name.clone(), alias.clone()))
             .map(|_| ())
-            .ok_or_else(|| Error::not_found(format!("alias {alias:?} of model {name:?}")))
+            .ok_or_else(|| Error::alias_not_found(name, alias))
     }
 }
 

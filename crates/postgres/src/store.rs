@@ -69,14 +69,10 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
-fn not_found_version(name: &ModelName, version: &Version) -> Error {
-    Error::not_found(format!("model version {name:?} {version}"))
-}
-
 /// NotFound for the model version unless a statement changed a row.
 fn changed_or_not_found(changed: u64, name: &ModelName, version: &Version) -> Result<()> {
     if changed == 0 {
-        return Err(not_found_version(name, version));
+        return Err(Error::version_not_found(name, version));
     }
     Ok(())
 }
@@ -191,13 +187,9 @@ impl ModelRegistry for PostgresStore {
             .bind(row.created_at)
             .bind(row.deployed_at)
             .execute(c))
-        .map_err(|e| match self.map(e) {
-            Error::AlreadyExists { .. } => Error::already_exists(format!(
-                "model version {:?} {}",
-                metadata.name(),
-                metadata.version()
-            )),
-            other => other,
+        .map_err(|e| {
+            self.map(e)
+                .naming_conflict(|| Error::version_exists(metadata.name(), metadata.version()))
         })
         .map(drop)
     }
@@ -286,18 +278,9 @@ impl ModelRegistry for PostgresStore {
             .execute(c))
         .map_err(|e| self.map(e))?;
         if done.rows_affected() == 0 {
-            return Err(Error::not_found(format!(
-                "alias {alias:?} of model {name:?}"
-            )));
+            return Err(Error::alias_not_found(name, alias));
         }
         Ok(())
-    }
-}
-
-fn conflict_on_prediction(err: Error, id: impl fmt::Display) -> Error {
-    match err {
-        Error::AlreadyExists { .. } => Error::already_exists(format!("prediction {id}")),
-        other => other,
     }
 }
 
@@ -316,7 +299,10 @@ impl PredictionStore for PostgresStore {
             .bind(&row.features)
             .bind(row.timestamp)
             .execute(c))
-        .map_err(|e| conflict_on_prediction(self.map(e), row.id))?;
+        .map_err(|e| {
+            self.map(e)
+                .naming_conflict(|| Error::already_exists(format!("prediction {}", row.id)))
+        })?;
         changed_or_not_found(
             done.rows_affected(),
             prediction.model(),
@@ -369,11 +355,10 @@ impl PredictionStore for PostgresStore {
             .bind(&timestamps)
             .bind(n as i64)
             .execute(c))
-        .map_err(|e| match self.map(e) {
-            Error::AlreadyExists { .. } => {
+        .map_err(|e| {
+            self.map(e).naming_conflict(|| {
                 Error::already_exists("a prediction id of the batch is already stored")
-            }
-            other => other,
+            })
         })?;
         if done.rows_affected() == n as u64 {
             return Ok(());
@@ -400,7 +385,7 @@ impl PredictionStore for PostgresStore {
                 .copied()
         });
         Err(match missing {
-            Some((m, v)) => not_found_version(m, v),
+            Some((m, v)) => Error::version_not_found(m, v),
             None => Error::not_found("a model version of the batch"),
         })
     }
@@ -466,7 +451,7 @@ impl PredictionStore for PostgresStore {
                 .fetch_optional(c))
             .map_err(|e| self.map(e))?;
             if id.is_none() {
-                return Err(not_found_version(model, version));
+                return Err(Error::version_not_found(model, version));
             }
         }
         rows.iter()
@@ -503,7 +488,7 @@ impl PredictionStore for PostgresStore {
             .fetch_one(c))
             .map_err(|e| self.map(e))?;
         if model_id.is_none() {
-            return Err(not_found_version(model, version));
+            return Err(Error::version_not_found(model, version));
         }
         Accuracy::new(correct as u64, total as u64)
     }

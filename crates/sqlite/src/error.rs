@@ -8,7 +8,8 @@ pub(crate) const BACKEND: &str = "sqlite";
 
 /// Maps a rusqlite error on purpose: BUSY/LOCKED -> Unavailable (retryable), a primary-key or
 /// unique violation -> AlreadyExists, a foreign-key violation -> NotFound, anything else ->
-/// Backend. Callers that know what the conflicting thing was name it with [`conflict`].
+/// Backend. Callers that know what the conflicting thing was name it with
+/// [`Error::naming_conflict`].
 pub(crate) fn map(err: rusqlite::Error) -> Error {
     if let rusqlite::Error::SqliteFailure(failure, _) = &err {
         match failure.code {
@@ -31,12 +32,4 @@ pub(crate) fn map(err: rusqlite::Error) -> Error {
 /// Whether `err` is SQLITE_BUSY / SQLITE_LOCKED, i.e. worth waiting for.
 pub(crate) fn is_busy(err: &Error) -> bool {
     matches!(err, Error::Unavailable { .. })
-}
-
-/// Replaces the driver's wording of an AlreadyExists with the name of what exists.
-pub(crate) fn conflict(err: Error, what: impl FnOnce() -> String) -> Error {
-    match err {
-        Error::AlreadyExists { .. } => Error::already_exists(what()),
-        other => other,
-    }
 }

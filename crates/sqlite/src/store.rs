@@ -34,7 +34,7 @@ use tokio::sync::{Mutex, Semaphore};
 use uuid::Uuid;
 
 use crate::config::{Location, SqliteConfig};
-use crate::error::{conflict, is_busy, map, BACKEND};
+use crate::error::{is_busy, map, BACKEND};
 use crate::{migrate, sql};
 
 /// The SQLite store. Cheap to clone: clones share the connections.
@@ -316,10 +316,6 @@ fn open_connection(config: &SqliteConfig) -> Result<Connection> {
     Ok(conn)
 }
 
-fn not_found_version(name: &ModelName, version: &Version) -> Error {
-    Error::not_found(format!("model version {name:?} {version}"))
-}
-
 /// Decodes a row of `sql::model_select!`.
 fn metadata_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ModelMetadata>> {
     let created_at = from_micros(row.get(8)?);
@@ -412,7 +408,7 @@ fn model_id(conn: &Connection, name: &ModelName, version: &Version) -> Result<Op
 /// NotFound for the model version unless a statement changed a row.
 fn changed_or_not_found(changed: usize, name: &ModelName, version: &Version) -> Result<()> {
     if changed == 0 {
-        return Err(not_found_version(name, version));
+        return Err(Error::version_not_found(name, version));
     }
     Ok(())
 }
@@ -443,9 +439,7 @@ impl ModelRegistry for SqliteStore {
         })
         .await
         .map_err(|e| {
-            conflict(e, || {
-                format!("model version {:?} {}", metadata.name(), metadata.version())
-            })
+            e.naming_conflict(|| Error::version_exists(metadata.name(), metadata.version()))
         })
         .map(drop)
     }
@@ -564,9 +558,7 @@ impl ModelRegistry for SqliteStore {
             })
             .await?;
         if changed == 0 {
-            return Err(Error::not_found(format!(
-                "alias {alias:?} of model {name:?}"
-            )));
+            return Err(Error::alias_not_found(name, alias));
         }
         Ok(())
     }
@@ -596,7 +588,11 @@ impl PredictionStore for SqliteStore {
                 )
             })
             .await
-            .map_err(|e| conflict(e, || format!("prediction {}", prediction.id())))?;
+            .map_err(|e| {
+                e.naming_conflict(|| {
+                    Error::already_exists(format!("prediction {}", prediction.id()))
+                })
+            })?;
         changed_or_not_found(inserted, prediction.model(), prediction.version())
     }
 
@@ -620,7 +616,7 @@ impl PredictionStore for SqliteStore {
                     Some(id) => *id,
                     None => {
                         let id = model_id(&tx, p.model(), p.version())?
-                            .ok_or_else(|| not_found_version(p.model(), p.version()))?;
+                            .ok_or_else(|| Error::version_not_found(p.model(), p.version()))?;
                         *known.entry(key).or_insert(id)
                     }
                 };
@@ -641,7 +637,11 @@ impl PredictionStore for SqliteStore {
                             to_micros(&row.timestamp),
                         ])
                         .map_err(map)
-                        .map_err(|e| conflict(e, || format!("prediction {}", p.id())))?;
+                        .map_err(|e| {
+                            e.naming_conflict(|| {
+                                Error::already_exists(format!("prediction {}", p.id()))
+                            })
+                        })?;
                 }
             }
             tx.commit().map_err(map)
@@ -697,7 +697,7 @@ impl PredictionStore for SqliteStore {
                 |row| prediction_from_row(row, model, version),
             )?;
             if found.is_empty() && model_id(conn, model, version)?.is_none() {
-                return Err(not_found_version(model, version));
+                return Err(Error::version_not_found(model, version));
             }
             Ok(found)
         })
@@ -722,7 +722,7 @@ impl PredictionStore for SqliteStore {
                 )?
                 .unwrap_or((0, 0));
                 if counts.0 == 0 && model_id(conn, model, version)?.is_none() {
-                    return Err(not_found_version(model, version));
+                    return Err(Error::version_not_found(model, version));
                 }
                 Ok(counts)
             })

@@ -328,10 +328,25 @@ pub(crate) async fn import(
         }
     };
     loop {
-        let next = rows.next(columns, path);
-        let (line, map) = match next {
-            Ok(Some(row)) => row,
+        // A record that cannot be read or is not valid stops the import; what came before it
+        // is stored (unless --atomic) so that the message can say where to resume.
+        let record = match rows.next(columns, path) {
             Ok(None) => break,
+            Ok(Some((line, map))) => {
+                seen += 1;
+                if seen <= options.skip {
+                    continue;
+                }
+                match kind {
+                    Kind::Predictions => to_prediction(map).map(Item::Prediction),
+                    Kind::Labels => to_label(map).map(Item::Label),
+                }
+                .map_err(|reason| CliError::input(format!("{path}: line {line}: {reason}")))
+            }
+            Err(e) => Err(e),
+        };
+        let item = match record {
+            Ok(item) => item,
             Err(e) => {
                 if !options.atomic {
                     stored += flush(store, &mut batch)
@@ -340,27 +355,6 @@ pub(crate) async fn import(
                 }
                 progress.clear();
                 return Err(e.with_hint(resume(stored)));
-            }
-        };
-        seen += 1;
-        if seen <= options.skip {
-            continue;
-        }
-        let item = match kind {
-            Kind::Predictions => to_prediction(map).map(Item::Prediction),
-            Kind::Labels => to_label(map).map(Item::Label),
-        };
-        let item = match item {
-            Ok(item) => item,
-            Err(reason) => {
-                if !options.atomic {
-                    stored += flush(store, &mut batch)
-                        .await
-                        .map_err(|s| CliError::store(s, resume(stored)))?;
-                }
-                progress.clear();
-                return Err(CliError::input(format!("{path}: line {line}: {reason}"))
-                    .with_hint(resume(stored)));
             }
         };
         batch.push(item);

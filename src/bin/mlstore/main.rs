@@ -574,24 +574,10 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Migrate => unreachable!("handled above"),
         Command::Predictions(PredictionsCommand::Import(args)) => {
-            let summary = import::import(
-                store.as_ref(),
-                &args.file,
-                import::Kind::Predictions,
-                &import_options(&args),
-            )
-            .await?;
-            eprintln!("{summary}");
+            import_file(store.as_ref(), &args, import::Kind::Predictions).await?
         }
         Command::Labels(LabelsCommand::Import(args)) => {
-            let summary = import::import(
-                store.as_ref(),
-                &args.file,
-                import::Kind::Labels,
-                &import_options(&args),
-            )
-            .await?;
-            eprintln!("{summary}");
+            import_file(store.as_ref(), &args, import::Kind::Labels).await?
         }
         Command::Predictions(PredictionsCommand::Recent {
             name: n,
@@ -689,13 +675,17 @@ fn show_baseline(b: &ConfidenceBaseline, json: bool) {
     }
 }
 
-fn import_options(args: &ImportArgs) -> import::Options {
-    import::Options {
+/// Runs an import and prints its summary on stderr (stdout stays free for `--json` output).
+async fn import_file(store: &dyn Store, args: &ImportArgs, kind: import::Kind) -> Result<()> {
+    let options = import::Options {
         format: args.format,
         batch_size: args.batch_size,
         skip: args.skip,
         atomic: args.atomic,
-    }
+    };
+    let summary = import::import(store, &args.file, kind, &options).await?;
+    eprintln!("{summary}");
+    Ok(())
 }
 
 async fn migrate(url: &str, json: bool) -> Result<()> {
