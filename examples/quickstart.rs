@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use mlstore::{
     Alias, ConfidenceBaseline, ModelMetadata, ModelName, ModelRegistryExt, Prediction,
-    PredictionStoreExt, Store, Version,
+    PredictionStoreExt, Store, Version, Window,
 };
 use serde_json::json;
 
@@ -31,8 +31,8 @@ async fn main() -> Result<(), Error> {
     let store = mlstore::connect(&url).await?;
     println!("mlstore quickstart on {url}\n");
 
-    tour(store.as_ref()).await?;
-    timings(store.as_ref()).await?;
+    tour(&store).await?;
+    timings(&store).await?;
     Ok(())
 }
 
@@ -80,14 +80,16 @@ async fn tour(store: &dyn Store) -> Result<(), Error> {
     for p in predictions.iter().take(100) {
         store.record_actual(p.id(), &json!("ok")).await?;
     }
-    let accuracy = store.accuracy(&name, &version, 1000).await?;
+    let accuracy = store.accuracy(&name, &version, Window::last(1000)).await?;
     println!(
         "accuracy over the newest labelled predictions: {}/{} = {:.2}",
         accuracy.correct(),
         accuracy.total(),
         accuracy.ratio().unwrap_or(0.0)
     );
-    let baseline = store.compute_baseline(&name, &version, 200).await?;
+    let baseline = store
+        .compute_baseline(&name, &version, Window::last(200))
+        .await?;
     println!(
         "confidence baseline: mean {:.3}, std dev {:.3} over {} predictions",
         baseline.mean(),
@@ -206,14 +208,17 @@ async fn timings(store: &dyn Store) -> Result<(), Error> {
     rows.push((
         "recent 100",
         measure(1000, move |_| async move {
-            store.recent_predictions(name, v, 100).await.map(drop)
+            store
+                .recent_predictions(name, v, Window::last(100))
+                .await
+                .map(drop)
         })
         .await?,
     ));
     rows.push((
         "accuracy 1000",
         measure(1000, move |_| async move {
-            store.accuracy(name, v, 1000).await.map(drop)
+            store.accuracy(name, v, Window::last(1000)).await.map(drop)
         })
         .await?,
     ));

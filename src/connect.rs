@@ -1,23 +1,16 @@
-//! One URL picks the backend.
+//! One URL picks the backend; [`Handle`] reaches everything the deployment offers.
 
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use mlstore_core::env;
+use mlstore_core::layers::{LayeredStore, MeteredStore, OperationMetrics};
 use mlstore_core::{redact_url, Error, Result, Store};
 
-/// Environment variable read by [`connect_from_env`].
-pub const DATABASE_URL_ENV: &str = "MLSTORE_DATABASE_URL";
-
-/// The database used when [`DATABASE_URL_ENV`] is not set: a SQLite file in the working directory.
+/// The database used when `MLSTORE_DATABASE_URL` is not set: a SQLite file in the working
+/// directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./mlstore.db";
-
-/// Environment variable read by [`connect_from_env`] to pick the cache: `none` (default),
-/// `moka`, `redis://host:6379/0`, `moka+redis://host:6379/0`.
-pub const CACHE_ENV: &str = "MLSTORE_CACHE";
-
-/// Environment variable with the cache TTL in seconds (default 300).
-pub const CACHE_TTL_ENV: &str = "MLSTORE_CACHE_TTL";
 
 /// A parsed database URL: which backend, with which options.
 ///
@@ -54,17 +47,28 @@ fn compiled_in() -> String {
 }
 
 impl StoreConfig {
-    /// Parses a database URL.
+    /// Parses a database URL. Schemes are case-insensitive (`SQLITE://`, `PostgreSQL://`).
     ///
     /// # Errors
     /// [`Error::Configuration`] for a scheme this build does not support (the message lists the
     /// schemes compiled in) or a malformed URL. The message never contains the URL's password.
     pub fn from_url(url: &str) -> Result<Self> {
-        let scheme = url
-            .split(':')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        // The URL parser lowers the scheme. A URL it refuses (a bad port, say) is still routed by
+        // its scheme, so that the backend names what is wrong with it.
+        let scheme = match url::Url::parse(url.trim()) {
+            Ok(parsed) => parsed.scheme().to_owned(),
+            Err(_) => url
+                .trim()
+                .split_once(':')
+                .map(|(s, _)| s)
+                .filter(|s| {
+                    s.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                })
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+        };
         match SCHEMES.iter().find(|(s, _, _)| *s == scheme) {
             #[cfg(feature = "sqlite")]
             Some(("sqlite", _, _)) => {
@@ -93,15 +97,18 @@ impl StoreConfig {
     /// # Errors
     /// As the backend's open: [`Error::Configuration`] (cannot open, schema newer than this
     /// build), [`Error::Unavailable`] (locked, unreachable).
-    pub async fn connect(self) -> Result<Arc<dyn Store>> {
-        match self {
+    pub async fn connect(self) -> Result<Handle> {
+        let backend = match self {
             #[cfg(feature = "sqlite")]
-            Self::Sqlite(config) => Ok(Arc::new(mlstore_sqlite::SqliteStore::open(config).await?)),
+            Self::Sqlite(config) => {
+                Backend::Sqlite(mlstore_sqlite::SqliteStore::open(config).await?)
+            }
             #[cfg(feature = "postgres")]
-            Self::Postgres(config) => Ok(Arc::new(
-                mlstore_postgres::PostgresStore::connect(config).await?,
-            )),
-        }
+            Self::Postgres(config) => {
+                Backend::Postgres(mlstore_postgres::PostgresStore::connect(config).await?)
+            }
+        };
+        Ok(Handle::new(backend))
     }
 }
 
@@ -134,10 +141,160 @@ impl fmt::Display for StoreConfig {
     }
 }
 
+/// The backend behind a [`Handle`], for what only that backend does (its schema, its own
+/// options, maintenance) without downcasting.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The embedded SQLite store (feature `sqlite`).
+    #[cfg(feature = "sqlite")]
+    Sqlite(mlstore_sqlite::SqliteStore),
+    /// The PostgreSQL store (feature `postgres`).
+    #[cfg(feature = "postgres")]
+    Postgres(mlstore_postgres::PostgresStore),
+}
+
+impl Backend {
+    /// `sqlite` or `postgres`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The schema version of the database (the last migration applied, on open).
+    pub fn schema_version(&self) -> i64 {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(store) => store.schema_version(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(store) => store.schema_version(),
+        }
+    }
+
+    /// The newest schema version this build knows.
+    pub fn latest_schema_version(&self) -> i64 {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(_) => mlstore_sqlite::latest_schema_version(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(_) => mlstore_postgres::latest_schema_version(),
+        }
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(store) => Arc::new(store.clone()),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(store) => Arc::new(store.clone()),
+        }
+    }
+}
+
+/// A store opened by URL, with everything the deployment offers: it is a [`Store`] (registry,
+/// predictions and every operation the traits gain), and it names its [`Backend`] (schema,
+/// maintenance), its cache's figures and its per-operation metrics. Cheap to clone.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use mlstore::ModelRegistry;
+/// let handle = mlstore::connect("sqlite::memory:").await.unwrap().with_metrics();
+/// assert!(handle.list_models().await.unwrap().is_empty());
+/// assert_eq!(handle.backend().name(), "sqlite");
+/// assert_eq!(handle.backend().schema_version(), handle.backend().latest_schema_version());
+/// assert_eq!(handle.metrics().unwrap().snapshot()[0].calls, 1);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    store: Arc<dyn Store>,
+    backend: Backend,
+    #[cfg(feature = "cache")]
+    cache: Option<mlstore_cache::CachedStore<Arc<dyn Store>>>,
+    metrics: Option<Arc<OperationMetrics>>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    fn new(backend: Backend) -> Self {
+        Self {
+            store: backend.store(),
+            backend,
+            #[cfg(feature = "cache")]
+            cache: None,
+            metrics: None,
+        }
+    }
+
+    /// The store, to pass around as an `Arc<dyn Store>` (cache and metrics included).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The backend, for what only it does.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The cache in front of the backend, if one was configured (feature `cache`): its figures
+    /// ([`mlstore_cache::CachedStore::stats`]), its namespace, whether Redis answers.
+    #[cfg(feature = "cache")]
+    pub fn cache(&self) -> Option<&mlstore_cache::CachedStore<Arc<dyn Store>>> {
+        self.cache.as_ref()
+    }
+
+    /// Counts and times every operation from now on ([`MeteredStore`]), outermost, so the
+    /// figures include the cache.
+    #[must_use]
+    pub fn with_metrics(mut self) -> Self {
+        let metered = MeteredStore::new(Arc::clone(&self.store));
+        self.metrics = Some(Arc::clone(metered.metrics()));
+        self.store = Arc::new(metered);
+        self
+    }
+
+    /// The per-operation figures, after [`with_metrics`](Self::with_metrics).
+    pub fn metrics(&self) -> Option<&Arc<OperationMetrics>> {
+        self.metrics.as_ref()
+    }
+
+    /// Puts the cache `config` describes in front of the backend (nothing for the mode `none`).
+    #[cfg(feature = "cache")]
+    fn with_cache(mut self, config: mlstore_cache::CacheConfig) -> Result<Self> {
+        if *config.mode() == mlstore_cache::CacheMode::None {
+            return Ok(self);
+        }
+        let cached = mlstore_cache::CachedStore::new(Arc::clone(&self.store), config)?;
+        self.store = Arc::new(cached.clone());
+        self.cache = Some(cached);
+        Ok(self)
+    }
+}
+
+/// A handle is a store: every operation goes through its cache and metrics, if any.
+impl LayeredStore for Handle {
+    type Inner = dyn Store;
+    fn inner(&self) -> &(dyn Store + 'static) {
+        &*self.store
+    }
+}
+
 /// Opens the store a URL names, migrated and ready: `sqlite://./mlstore.db`, `sqlite::memory:`.
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use mlstore::ModelRegistry;
 /// let store = mlstore::connect("sqlite::memory:").await.unwrap();
 /// assert!(store.list_models().await.unwrap().is_empty());
 /// let err = mlstore::connect("mysql://app:hunter2@db/ml").await.unwrap_err();
@@ -148,15 +305,18 @@ impl fmt::Display for StoreConfig {
 ///
 /// # Errors
 /// See [`StoreConfig::from_url`] and [`StoreConfig::connect`].
-pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+pub async fn connect(url: &str) -> Result<Handle> {
     StoreConfig::from_url(url)?.connect().await
 }
 
 /// Opens the store `database_url` names, behind the cache `cache_url` names: `none` (or empty)
 /// for no cache, `moka`, `redis://host:6379/0` or `moka+redis://host:6379/0` (feature `cache`).
+/// The Redis key namespace is bound to the database's identity unless the URL names one
+/// (`redis://host:6379/0?namespace=team-a`).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use mlstore::ModelRegistry;
 /// let store = mlstore::connect_with_cache("sqlite::memory:", "none").await.unwrap();
 /// assert!(store.list_models().await.unwrap().is_empty());
 /// # });
@@ -165,32 +325,24 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 /// # Errors
 /// As [`connect`]; [`Error::Configuration`] for a bad cache URL, or a cache when the `cache`
 /// feature is off.
-pub async fn connect_with_cache(database_url: &str, cache_url: &str) -> Result<Arc<dyn Store>> {
-    let store = connect(database_url).await?;
+pub async fn connect_with_cache(database_url: &str, cache_url: &str) -> Result<Handle> {
     #[cfg(feature = "cache")]
     {
-        cached(store, mlstore_cache::CacheConfig::from_url(cache_url)?)
+        let config = mlstore_cache::CacheConfig::from_url(cache_url)?;
+        connect(database_url).await?.with_cache(config)
     }
     #[cfg(not(feature = "cache"))]
     {
-        without_cache(store, cache_url)
+        no_cache(cache_url)?;
+        connect(database_url).await
     }
 }
 
-/// `store` behind the cache `config` describes (none for the mode `none`).
-#[cfg(feature = "cache")]
-fn cached(store: Arc<dyn Store>, config: mlstore_cache::CacheConfig) -> Result<Arc<dyn Store>> {
-    if config.mode == mlstore_cache::CacheMode::None {
-        return Ok(store);
-    }
-    Ok(Arc::new(mlstore_cache::CachedStore::new(store, config)?))
-}
-
-/// `store` itself when `cache_url` asks for no cache; an error otherwise, naming the feature.
+/// Checks that `cache_url` asks for no cache; an error otherwise, naming the feature.
 #[cfg(not(feature = "cache"))]
-fn without_cache(store: Arc<dyn Store>, cache_url: &str) -> Result<Arc<dyn Store>> {
+fn no_cache(cache_url: &str) -> Result<()> {
     if matches!(cache_url.trim(), "" | "none") {
-        return Ok(store);
+        return Ok(());
     }
     Err(Error::configuration(format!(
         "cache {:?}: caching is not compiled into this build (enable the `cache` feature of \
@@ -201,22 +353,23 @@ fn without_cache(store: Arc<dyn Store>, cache_url: &str) -> Result<Arc<dyn Store
 
 /// Opens the store named by `MLSTORE_DATABASE_URL` (default [`DEFAULT_DATABASE_URL`]) behind
 /// the cache named by `MLSTORE_CACHE` (default `none`) with the TTL `MLSTORE_CACHE_TTL`
-/// (seconds, default 300).
+/// (seconds, default 300) and the namespace `MLSTORE_CACHE_NAMESPACE` (default: bound to the
+/// database). The names are in [`mlstore_core::env`].
 ///
 /// # Errors
 /// As [`connect_with_cache`]; [`Error::Configuration`] for a TTL that is not a whole number of
 /// seconds.
-pub async fn connect_from_env() -> Result<Arc<dyn Store>> {
-    let url = std::env::var(DATABASE_URL_ENV).unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
+pub async fn connect_from_env() -> Result<Handle> {
+    let url = std::env::var(env::DATABASE_URL).unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string());
     #[cfg(feature = "cache")]
     {
         let config = mlstore_cache::CacheConfig::from_env()?;
-        cached(connect(&url).await?, config)
+        connect(&url).await?.with_cache(config)
     }
     #[cfg(not(feature = "cache"))]
     {
-        let store = connect(&url).await?;
-        without_cache(store, &std::env::var(CACHE_ENV).unwrap_or_default())
+        no_cache(&std::env::var(env::CACHE).unwrap_or_default())?;
+        connect(&url).await
     }
 }
 
@@ -263,19 +416,21 @@ mod tests {
     fn url_table() {
         #[cfg(feature = "sqlite")]
         {
-            use mlstore_sqlite::{Location, SqliteConfig};
+            use mlstore_sqlite::Location;
             let ok = [
                 ("sqlite::memory:", Location::Memory),
                 ("sqlite://./a.db", Location::File("./a.db".into())),
                 ("SQLITE://./a.db", Location::File("./a.db".into())),
+                (
+                    "SQLite:///var/x.db?max_readers=2",
+                    Location::File("/var/x.db".into()),
+                ),
             ];
             for (url, location) in ok {
-                let Ok(StoreConfig::Sqlite(SqliteConfig { location: got, .. })) =
-                    StoreConfig::from_url(&url.replace("SQLITE", "sqlite"))
-                else {
+                let Ok(StoreConfig::Sqlite(config)) = StoreConfig::from_url(url) else {
                     panic!("{url} should parse");
                 };
-                assert_eq!(got, location, "{url}");
+                assert_eq!(*config.location(), location, "{url}");
             }
         }
         let mut errors = vec![

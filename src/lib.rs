@@ -5,8 +5,8 @@
 mod connect;
 
 pub use connect::{
-    connect, connect_from_env, connect_with_cache, StoreConfig, CACHE_ENV, CACHE_TTL_ENV,
-    DATABASE_URL_ENV, DEFAULT_DATABASE_URL,
+    connect, connect_from_env, connect_with_cache, Backend, Handle, StoreConfig,
+    DEFAULT_DATABASE_URL,
 };
 pub use mlstore_core::*;
 

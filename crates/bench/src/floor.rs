@@ -1,15 +1,15 @@
 //! The floor: the same SQL the store runs, on a held driver connection with the parameters
-//! already encoded, and a raw Redis `GET`. What a store adds on top (validation, encoding,
-//! decoding, the pool, the cache) is the ratio to this.
+//! already encoded, bound and read through the backends' own row definitions
+//! (`mlstore_sqlite::sql`, `mlstore_postgres::sql`), and a raw Redis `GET`. What a store adds on
+//! top (validation, encoding, decoding into values, the pool, the cache) is the ratio to this.
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
-use mlstore_core::json::canonical;
-use mlstore_core::time::to_micros;
-use mlstore_core::{Error, Result};
-use rusqlite::{params, OptionalExtension};
+use mlstore_core::json::{canonical, match_key};
+use mlstore_core::{Error, Result, Window};
+use rusqlite::types::ToSqlOutput;
+use rusqlite::{params, params_from_iter, OptionalExtension};
 use sqlx::Connection;
 
 use crate::{Fixture, Input, Op};
@@ -33,13 +33,13 @@ pub enum FloorInput {
     /// Nothing beyond the fixture.
     None,
     /// A model version's columns.
-    Metadata(Box<MetadataRow>, Vec<u8>),
+    Metadata(Box<MetadataRow>),
     /// One prediction's columns.
     Prediction(Box<PredictionRow>),
     /// A batch's columns.
     Batch(Vec<PredictionRow>),
-    /// A label.
-    Label(uuid::Uuid, String),
+    /// A label: id, canonical text, match key.
+    Label(uuid::Uuid, String, String),
 }
 
 fn sqlite_err(e: rusqlite::Error) -> Error {
@@ -54,12 +54,10 @@ fn pg_err(e: sqlx::Error) -> Error {
 pub fn encode(input: &Input) -> FloorInput {
     match input {
         Input::None => FloorInput::None,
-        Input::Metadata(m) => {
-            FloorInput::Metadata(Box::new(MetadataRow::encode(m)), m.version().sort_key())
-        }
+        Input::Metadata(m) => FloorInput::Metadata(Box::new(MetadataRow::encode(m))),
         Input::Prediction(p) => FloorInput::Prediction(Box::new(PredictionRow::encode(p))),
         Input::Batch(batch) => FloorInput::Batch(batch.iter().map(PredictionRow::encode).collect()),
-        Input::Label(l) => FloorInput::Label(l.id(), canonical(l.actual())),
+        Input::Label(l) => FloorInput::Label(l.id(), canonical(l.actual()), match_key(l.actual())),
     }
 }
 
@@ -103,44 +101,20 @@ impl Floor {
     }
 }
 
-/// A prediction row of `RECENT` as the SQLite driver returns it.
-type SqlitePredictionColumns = (Vec<u8>, String, Option<String>, f64, String, i64);
-/// A prediction row of `RECENT` as sqlx returns it.
-type PgPredictionColumns = (
-    uuid::Uuid,
-    String,
-    Option<String>,
-    f64,
-    String,
-    DateTime<Utc>,
-);
+/// The window bounds of the recent-100 and accuracy-1000 floors, as the stores bind them.
+fn window(last: usize) -> mlstore_core::Bounds {
+    Window::last(last)
+        .for_aggregate()
+        .expect("a valid benchmark window")
+}
 
-type MetadataColumns = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<i64>,
-);
-
-fn sqlite_metadata(r: &rusqlite::Row<'_>) -> rusqlite::Result<MetadataColumns> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-    ))
+/// A row's parameters followed by `extra` ones.
+fn with<'a>(
+    mut row: Vec<ToSqlOutput<'a>>,
+    extra: impl IntoIterator<Item = ToSqlOutput<'a>>,
+) -> impl rusqlite::Params + 'a {
+    row.extend(extra);
+    params_from_iter(row)
 }
 
 fn sqlite_run(
@@ -155,61 +129,47 @@ fn sqlite_run(
     let start = Instant::now();
     let e = sqlite_err;
     match (op, input) {
-        (Op::Register, FloorInput::Metadata(m, k)) => {
+        (Op::Register, FloorInput::Metadata(m)) => {
             conn.prepare_cached(sql::REGISTER)
                 .map_err(e)?
-                .execute(params![
-                    m.name,
-                    m.version,
-                    k,
-                    m.model_type,
-                    m.configuration,
-                    m.metrics,
-                    m.tags,
-                    m.description,
-                    m.environment,
-                    to_micros(&m.created_at),
-                    m.deployed_at.as_ref().map(to_micros)
-                ])
+                .execute(params_from_iter(sql::metadata_params(m)))
                 .map_err(e)?;
         }
         (Op::Get, _) => {
-            conn.prepare_cached(sql::GET)
+            let row: Option<MetadataRow> = conn
+                .prepare_cached(sql::GET)
                 .map_err(e)?
-                .query_row(params![name, key], sqlite_metadata)
+                .query_row(params![name, key], |r| sql::read_metadata(r, 0))
                 .optional()
                 .map_err(e)?;
+            std::hint::black_box(row);
         }
         (Op::Latest, _) => {
-            conn.prepare_cached(sql::LATEST)
+            let row: Option<MetadataRow> = conn
+                .prepare_cached(sql::LATEST)
                 .map_err(e)?
-                .query_row(params![name], sqlite_metadata)
+                .query_row(params![name], |r| sql::read_metadata(r, 0))
                 .optional()
                 .map_err(e)?;
+            std::hint::black_box(row);
         }
         (Op::Versions10, _) => {
             let mut stmt = conn.prepare_cached(sql::VERSIONS).map_err(e)?;
-            let rows: Vec<MetadataColumns> = stmt
-                .query_map(params![name], sqlite_metadata)
+            let rows: Vec<MetadataRow> = stmt
+                .query_map(params![name], |r| sql::read_metadata(r, 0))
                 .map_err(e)?
                 .collect::<rusqlite::Result<_>>()
                 .map_err(e)?;
             std::hint::black_box(rows);
         }
         (Op::Store1, FloorInput::Prediction(p)) => {
+            let write_key = fx.write_version.sort_key();
             conn.prepare_cached(sql::STORE_PREDICTION)
                 .map_err(e)?
-                .execute(params![
-                    &p.id.as_bytes()[..],
-                    name,
-                    fx.write_version.sort_key(),
-                    p.prediction,
-                    p.actual,
-                    p.correct,
-                    p.confidence,
-                    p.features,
-                    to_micros(&p.timestamp)
-                ])
+                .execute(with(
+                    sql::prediction_params(p),
+                    [ToSqlOutput::from(name), ToSqlOutput::from(&write_key[..])],
+                ))
                 .map_err(e)?;
         }
         (Op::Store100, FloorInput::Batch(rows)) => {
@@ -223,33 +183,21 @@ fn sqlite_run(
                 let mut insert = conn.prepare_cached(sql::INSERT_PREDICTION).map_err(e)?;
                 for p in rows {
                     insert
-                        .execute(params![
-                            &p.id.as_bytes()[..],
-                            model_id,
-                            p.prediction,
-                            p.actual,
-                            p.correct,
-                            p.confidence,
-                            p.features,
-                            to_micros(&p.timestamp)
-                        ])
+                        .execute(with(
+                            sql::prediction_params(p),
+                            [ToSqlOutput::from(model_id)],
+                        ))
                         .map_err(e)?;
                 }
             }
             conn.execute_batch("COMMIT").map_err(e)?;
         }
         (Op::Recent100, _) => {
+            let [start, end, limit] = sql::window_params(&window(100));
             let mut stmt = conn.prepare_cached(sql::RECENT).map_err(e)?;
-            let rows: Vec<SqlitePredictionColumns> = stmt
-                .query_map(params![name, key, 100], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
+            let rows: Vec<PredictionRow> = stmt
+                .query_map(params![name, key, start, end, limit], |r| {
+                    sql::read_prediction(r, 0)
                 })
                 .map_err(e)?
                 .collect::<rusqlite::Result<_>>()
@@ -257,10 +205,13 @@ fn sqlite_run(
             std::hint::black_box(rows);
         }
         (Op::Accuracy1000, _) => {
+            let [start, end, limit] = sql::window_params(&window(1000));
             let counts: (i64, i64) = conn
                 .prepare_cached(sql::ACCURACY)
                 .map_err(e)?
-                .query_row(params![name, key, 1000], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(params![name, key, start, end, limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .map_err(e)?;
             std::hint::black_box(counts);
         }
@@ -268,23 +219,17 @@ fn sqlite_run(
             let b = BaselineRow::encode(&fx.baseline);
             conn.prepare_cached(sql::STORE_BASELINE)
                 .map_err(e)?
-                .execute(params![
-                    name,
-                    key,
-                    b.mean,
-                    b.std_dev,
-                    b.sample_count,
-                    to_micros(&b.updated_at)
-                ])
+                .execute(with(
+                    sql::baseline_params(&b),
+                    [ToSqlOutput::from(name), ToSqlOutput::from(&key[..])],
+                ))
                 .map_err(e)?;
         }
         (Op::BaselineRead, _) => {
-            let row: Option<(f64, f64, i64, i64)> = conn
+            let row: Option<BaselineRow> = conn
                 .prepare_cached(sql::BASELINE)
                 .map_err(e)?
-                .query_row(params![name, key], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
+                .query_row(params![name, key], |r| sql::read_baseline(r, 0))
                 .optional()
                 .map_err(e)?;
             std::hint::black_box(row);
@@ -298,10 +243,10 @@ fn sqlite_run(
                 .map_err(e)?;
             std::hint::black_box(v);
         }
-        (Op::RecordActual, FloorInput::Label(id, text)) => {
+        (Op::RecordActual, FloorInput::Label(id, text, match_key)) => {
             conn.prepare_cached(sql::RECORD_ACTUAL)
                 .map_err(e)?
-                .execute(params![&id.as_bytes()[..], text])
+                .execute(params![&id.as_bytes()[..], text, match_key])
                 .map_err(e)?;
         }
         _ => {
@@ -314,19 +259,6 @@ fn sqlite_run(
     Ok(start.elapsed())
 }
 
-type PgMetadataColumns = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-);
-
 async fn postgres_run(
     conn: &mut sqlx::PgConnection,
     fx: &Fixture,
@@ -338,105 +270,90 @@ async fn postgres_run(
     let key = fx.version.sort_key();
     let start = Instant::now();
     let e = pg_err;
+    let read_metadata = |r: sqlx::postgres::PgRow| sql::read_metadata(&r, 0);
     match (op, input) {
-        (Op::Register, FloorInput::Metadata(m, k)) => {
-            sqlx::query(sql::REGISTER)
-                .bind(&m.name)
-                .bind(&m.version)
-                .bind(k)
-                .bind(&m.model_type)
-                .bind(&m.configuration)
-                .bind(&m.metrics)
-                .bind(&m.tags)
-                .bind(&m.description)
-                .bind(&m.environment)
-                .bind(m.created_at)
-                .bind(m.deployed_at)
+        (Op::Register, FloorInput::Metadata(m)) => {
+            sql::bind_metadata(sqlx::query(sql::REGISTER), m)
                 .execute(&mut *conn)
                 .await
                 .map_err(e)?;
         }
         (Op::Get, _) => {
-            let row: Option<PgMetadataColumns> = sqlx::query_as(sql::GET)
+            let row = sqlx::query(sql::GET)
                 .bind(name)
                 .bind(&key)
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(e)?;
-            std::hint::black_box(row);
+            std::hint::black_box(row.map(read_metadata).transpose().map_err(e)?);
         }
         (Op::Latest, _) => {
-            let row: Option<PgMetadataColumns> = sqlx::query_as(sql::LATEST)
+            let row = sqlx::query(sql::LATEST)
                 .bind(name)
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(e)?;
-            std::hint::black_box(row);
+            std::hint::black_box(row.map(read_metadata).transpose().map_err(e)?);
         }
         (Op::Versions10, _) => {
-            let rows: Vec<PgMetadataColumns> = sqlx::query_as(sql::VERSIONS)
+            let rows = sqlx::query(sql::VERSIONS)
                 .bind(name)
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(e)?;
+            let rows: Vec<MetadataRow> = rows
+                .into_iter()
+                .map(read_metadata)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(e)?;
             std::hint::black_box(rows);
         }
         (Op::Store1, FloorInput::Prediction(p)) => {
-            sqlx::query(sql::STORE_PREDICTION)
-                .bind(p.id)
+            sql::bind_prediction(sqlx::query(sql::STORE_PREDICTION), p)
                 .bind(name)
                 .bind(fx.write_version.sort_key())
-                .bind(&p.prediction)
-                .bind(&p.actual)
-                .bind(p.correct)
-                .bind(p.confidence)
-                .bind(&p.features)
-                .bind(p.timestamp)
                 .execute(&mut *conn)
                 .await
                 .map_err(e)?;
         }
         (Op::Store100, FloorInput::Batch(rows)) => {
             let n = rows.len();
-            let ids: Vec<uuid::Uuid> = rows.iter().map(|p| p.id).collect();
             let names = vec![name; n];
             let keys = vec![fx.write_version.sort_key(); n];
-            let values: Vec<&str> = rows.iter().map(|p| p.prediction.as_str()).collect();
-            let actuals: Vec<Option<&str>> = rows.iter().map(|p| p.actual.as_deref()).collect();
-            let corrects: Vec<Option<bool>> = rows.iter().map(|p| p.correct).collect();
-            let confidences: Vec<f64> = rows.iter().map(|p| p.confidence).collect();
-            let features: Vec<&str> = rows.iter().map(|p| p.features.as_str()).collect();
-            let ts: Vec<DateTime<Utc>> = rows.iter().map(|p| p.timestamp).collect();
-            sqlx::query(sql::STORE_PREDICTIONS)
-                .bind(&ids)
+            sql::bind_prediction_arrays(sqlx::query(sql::STORE_PREDICTIONS), rows)
                 .bind(&names)
                 .bind(&keys)
-                .bind(&values)
-                .bind(&actuals)
-                .bind(&corrects)
-                .bind(&confidences)
-                .bind(&features)
-                .bind(&ts)
                 .bind(n as i64)
                 .execute(&mut *conn)
                 .await
                 .map_err(e)?;
         }
         (Op::Recent100, _) => {
-            let rows: Vec<PgPredictionColumns> = sqlx::query_as(sql::RECENT)
+            let bounds = window(100);
+            let rows = sqlx::query(sql::RECENT)
                 .bind(name)
                 .bind(&key)
-                .bind(100i64)
+                .bind(bounds.start)
+                .bind(bounds.end)
+                .bind(bounds.sql_limit())
                 .fetch_all(&mut *conn)
                 .await
+                .map_err(e)?;
+            let rows: Vec<PredictionRow> = rows
+                .iter()
+                .map(|r| sql::read_prediction(r, 0))
+                .collect::<std::result::Result<_, _>>()
                 .map_err(e)?;
             std::hint::black_box(rows);
         }
         (Op::Accuracy1000, _) => {
+            let bounds = window(1000);
             let row: (Option<i64>, i64, i64) = sqlx::query_as(sql::ACCURACY)
                 .bind(name)
                 .bind(&key)
-                .bind(1000i64)
+                .bind(bounds.start)
+                .bind(bounds.end)
+                .bind(bounds.sql_limit())
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(e)?;
@@ -444,23 +361,23 @@ async fn postgres_run(
         }
         (Op::BaselineWrite, _) => {
             let b = BaselineRow::encode(&fx.baseline);
-            sqlx::query(sql::STORE_BASELINE)
+            sql::bind_baseline(sqlx::query(sql::STORE_BASELINE), &b)
                 .bind(name)
                 .bind(&key)
-                .bind(b.mean)
-                .bind(b.std_dev)
-                .bind(b.sample_count)
-                .bind(b.updated_at)
                 .execute(&mut *conn)
                 .await
                 .map_err(e)?;
         }
         (Op::BaselineRead, _) => {
-            let row: Option<(f64, f64, i64, DateTime<Utc>)> = sqlx::query_as(sql::BASELINE)
+            let row = sqlx::query(sql::BASELINE)
                 .bind(name)
                 .bind(&key)
                 .fetch_optional(&mut *conn)
                 .await
+                .map_err(e)?;
+            let row = row
+                .map(|r| sql::read_baseline(&r, 0))
+                .transpose()
                 .map_err(e)?;
             std::hint::black_box(row);
         }
@@ -473,10 +390,11 @@ async fn postgres_run(
                 .map_err(e)?;
             std::hint::black_box(v);
         }
-        (Op::RecordActual, FloorInput::Label(id, text)) => {
+        (Op::RecordActual, FloorInput::Label(id, text, match_key)) => {
             sqlx::query(sql::RECORD_ACTUAL)
                 .bind(id)
                 .bind(text)
+                .bind(match_key)
                 .execute(&mut *conn)
                 .await
                 .map_err(e)?;

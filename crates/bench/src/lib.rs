@@ -22,6 +22,7 @@ use std::sync::Arc;
 use mlstore_cache::{CacheConfig, CacheMode, CachedStore};
 use mlstore_core::{
     Alias, ConfidenceBaseline, Label, ModelMetadata, ModelName, Prediction, Result, Store, Version,
+    Window,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -178,7 +179,7 @@ impl Target {
             None => backend,
             Some(mode) => {
                 let config = CacheConfig::new(mode)
-                    .namespace(format!("mlstore-bench-{}", Uuid::new_v4().simple()));
+                    .with_namespace(format!("mlstore-bench-{}", Uuid::new_v4().simple()))?;
                 Arc::new(CachedStore::new(backend, config)?)
             }
         };
@@ -461,11 +462,11 @@ impl Fixture {
             (Op::Store1, Input::Prediction(p)) => store.store_prediction(p).await,
             (Op::Store100, Input::Batch(batch)) => store.store_predictions(batch).await,
             (Op::Recent100, _) => store
-                .recent_predictions(&self.model, &self.version, 100)
+                .recent_predictions(&self.model, &self.version, Window::last(100))
                 .await
                 .map(drop),
             (Op::Accuracy1000, _) => store
-                .accuracy(&self.model, &self.version, 1000)
+                .accuracy(&self.model, &self.version, Window::last(1000))
                 .await
                 .map(drop),
             (Op::BaselineWrite, _) => store.store_baseline(&self.baseline).await,

@@ -3,12 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use mlstore_core::{redact_url, Error, Result};
-
-/// Environment variable selecting the cache: `none`, `moka`, `redis://...`, `moka+redis://...`.
-pub const CACHE_ENV: &str = "MLSTORE_CACHE";
-/// Environment variable with the cache TTL in seconds.
-pub const CACHE_TTL_ENV: &str = "MLSTORE_CACHE_TTL";
+use mlstore_core::env::{CACHE, CACHE_NAMESPACE, CACHE_TTL};
+use mlstore_core::{redact_url, DatabaseId, Error, Result};
 
 /// Which layers cache reads.
 #[derive(Clone, PartialEq, Eq)]
@@ -57,31 +53,34 @@ impl fmt::Debug for CacheMode {
     }
 }
 
-/// Options of [`crate::CachedStore`].
+/// Options of [`crate::CachedStore`]. Fields are private and every setter checks its value, so
+/// a configuration can never be put into a state the cache cannot run with.
 ///
 /// | option | default | meaning |
 /// |---|---|---|
 /// | `mode` | (required) | see [`CacheMode`] |
 /// | `ttl` | 300 s | how long a cached read may be served; also the worst-case staleness when an invalidation is lost |
 /// | `moka_capacity` | 100,000 | most entries in the in-process cache |
-/// | `namespace` | `mlstore` | prefix of every Redis key and of the invalidation channel |
+/// | `namespace` | `mlstore:<database id>` | prefix of every Redis key and of the invalidation channel; by default bound to the identity of the database (see [`mlstore_core::DatabaseId`]), so two databases behind one Redis never share an entry and two spellings of one database's URL always do |
 /// | `redis_timeout` | 100 ms | a Redis call slower than this counts as an error and the read or write goes to the backend |
 /// | `redis_retry_after` | 1 s | after a Redis error, Redis is skipped for this long, then tried again |
 #[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct CacheConfig {
-    /// Which layers cache reads.
-    pub mode: CacheMode,
-    /// How long a cached read may be served.
-    pub ttl: Duration,
-    /// Most entries in the in-process cache.
-    pub moka_capacity: u64,
-    /// Prefix of Redis keys and the invalidation channel.
-    pub namespace: String,
-    /// Timeout of one Redis call.
-    pub redis_timeout: Duration,
-    /// How long Redis is skipped after an error.
-    pub redis_retry_after: Duration,
+    mode: CacheMode,
+    ttl: Duration,
+    moka_capacity: u64,
+    namespace: Option<String>,
+    redis_timeout: Duration,
+    redis_retry_after: Duration,
+}
+
+fn positive(what: &str, value: Duration) -> Result<Duration> {
+    if value.is_zero() {
+        return Err(Error::configuration(format!(
+            "cache {what} must be above zero"
+        )));
+    }
+    Ok(value)
 }
 
 impl CacheConfig {
@@ -91,7 +90,7 @@ impl CacheConfig {
             mode,
             ttl: Duration::from_secs(300),
             moka_capacity: 100_000,
-            namespace: "mlstore".into(),
+            namespace: None,
             redis_timeout: Duration::from_millis(100),
             redis_retry_after: Duration::from_secs(1),
         }
@@ -103,81 +102,186 @@ impl CacheConfig {
     }
 
     /// Parses `none`, `moka`, `redis://host:6379/0` or `moka+redis://host:6379/0` (also
-    /// `rediss://` for TLS).
+    /// `rediss://` for TLS; schemes in any case). A Redis URL may name the key namespace:
+    /// `redis://host:6379/0?namespace=team-a`.
     ///
     /// # Errors
     /// [`Error::Configuration`] for anything else; the message never shows a password.
     pub fn from_url(url: &str) -> Result<Self> {
-        let mode = match url.trim() {
-            "" | "none" => CacheMode::None,
-            "moka" => CacheMode::Moka,
-            u if u.starts_with("redis://") || u.starts_with("rediss://") => {
-                CacheMode::Redis(u.to_owned())
-            }
-            u if u.starts_with("moka+redis://") || u.starts_with("moka+rediss://") => {
-                CacheMode::MokaRedis(u["moka+".len()..].to_owned())
-            }
-            other => {
-                return Err(Error::configuration(format!(
-                    "cache {:?}: expected none, moka, redis://HOST:PORT/DB or moka+redis://HOST:PORT/DB",
-                    redact_url(other)
-                )))
-            }
+        let text = url.trim();
+        let bad = || {
+            Error::configuration(format!(
+                "cache {:?}: expected none, moka, redis://HOST:PORT/DB or moka+redis://HOST:PORT/DB",
+                redact_url(text)
+            ))
         };
-        Ok(Self::new(mode))
+        if text.is_empty() || text.eq_ignore_ascii_case("none") {
+            return Ok(Self::new(CacheMode::None));
+        }
+        if text.eq_ignore_ascii_case("moka") {
+            return Ok(Self::moka());
+        }
+        let (scheme, _) = text.split_once("://").ok_or_else(bad)?;
+        let scheme = scheme.to_ascii_lowercase();
+        let (with_moka, redis_scheme) = match scheme.strip_prefix("moka+") {
+            Some(rest) => (true, rest.to_owned()),
+            None => (false, scheme),
+        };
+        if !matches!(redis_scheme.as_str(), "redis" | "rediss") {
+            return Err(bad());
+        }
+        let mut parsed = url::Url::parse(&format!(
+            "{redis_scheme}{}",
+            &text[text.find("://").expect("split above")..]
+        ))
+        .map_err(|e| Error::configuration(format!("cache {:?}: {e}", redact_url(text))))?;
+        let mut namespace = None;
+        let mut kept: Vec<(String, String)> = Vec::new();
+        for (key, value) in parsed.query_pairs() {
+            if key == "namespace" {
+                namespace = Some(value.into_owned());
+            } else {
+                kept.push((key.into_owned(), value.into_owned()));
+            }
+        }
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(kept);
+        }
+        let redis_url = parsed.to_string();
+        let mode = if with_moka {
+            CacheMode::MokaRedis(redis_url)
+        } else {
+            CacheMode::Redis(redis_url)
+        };
+        let config = Self::new(mode);
+        match namespace {
+            Some(ns) => config.with_namespace(ns),
+            None => Ok(config),
+        }
     }
 
-    /// Reads `MLSTORE_CACHE` (default `none`) and `MLSTORE_CACHE_TTL` (seconds, default 300).
+    /// Reads `MLSTORE_CACHE` (default `none`), `MLSTORE_CACHE_TTL` (seconds, default 300) and
+    /// `MLSTORE_CACHE_NAMESPACE` (default: bound to the database's identity).
     ///
     /// # Errors
-    /// [`Error::Configuration`] for a bad cache URL or a TTL that is not a whole number of
-    /// seconds.
+    /// [`Error::Configuration`] for a bad cache URL, a TTL that is not a whole number of seconds
+    /// above zero, or an empty namespace.
     pub fn from_env() -> Result<Self> {
-        let mut config = Self::from_url(&std::env::var(CACHE_ENV).unwrap_or_default())?;
-        if let Ok(ttl) = std::env::var(CACHE_TTL_ENV) {
+        let mut config = Self::from_url(&std::env::var(CACHE).unwrap_or_default())?;
+        if let Ok(ttl) = std::env::var(CACHE_TTL) {
             let seconds: u64 = ttl.trim().parse().map_err(|_| {
                 Error::configuration(format!(
-                    "{CACHE_TTL_ENV}={ttl:?}: expected a whole number of seconds"
+                    "{CACHE_TTL}={ttl:?}: expected a whole number of seconds"
                 ))
             })?;
-            config.ttl = Duration::from_secs(seconds);
+            config = config.with_ttl(Duration::from_secs(seconds))?;
+        }
+        if let Ok(namespace) = std::env::var(CACHE_NAMESPACE) {
+            config = config.with_namespace(namespace)?;
         }
         Ok(config)
     }
 
-    /// Sets [`CacheConfig::ttl`].
-    #[must_use]
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
-        self
+    /// Which layers cache reads.
+    pub fn mode(&self) -> &CacheMode {
+        &self.mode
     }
 
-    /// Sets [`CacheConfig::namespace`].
-    #[must_use]
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = namespace.into();
-        self
+    /// How long a cached read may be served.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
-    /// Sets [`CacheConfig::moka_capacity`].
-    #[must_use]
-    pub fn moka_capacity(mut self, capacity: u64) -> Self {
+    /// Most entries in the in-process cache.
+    pub fn moka_capacity(&self) -> u64 {
+        self.moka_capacity
+    }
+
+    /// The Redis key namespace set explicitly, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    /// The Redis key namespace for a store on the database `database`: the one set, or
+    /// `mlstore:<database id>`.
+    pub fn namespace_for(&self, database: DatabaseId) -> String {
+        self.namespace
+            .clone()
+            .unwrap_or_else(|| format!("mlstore:{database}"))
+    }
+
+    /// Timeout of one Redis call.
+    pub fn redis_timeout(&self) -> Duration {
+        self.redis_timeout
+    }
+
+    /// How long Redis is skipped after an error.
+    pub fn redis_retry_after(&self) -> Duration {
+        self.redis_retry_after
+    }
+
+    /// Sets how long a cached read may be served.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for zero (use the mode `none` to cache nothing).
+    pub fn with_ttl(mut self, ttl: Duration) -> Result<Self> {
+        self.ttl = positive("ttl", ttl)?;
+        Ok(self)
+    }
+
+    /// Sets the Redis key namespace (instead of the database's identity). Two deployments that
+    /// set the same namespace share entries: give each database its own.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for an empty namespace, or one with whitespace or control
+    /// characters.
+    pub fn with_namespace(mut self, namespace: impl Into<String>) -> Result<Self> {
+        let namespace = namespace.into();
+        if namespace.is_empty()
+            || namespace
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(Error::configuration(format!(
+                "cache namespace {namespace:?}: expected a non-empty name without spaces"
+            )));
+        }
+        self.namespace = Some(namespace);
+        Ok(self)
+    }
+
+    /// Sets the most entries in the in-process cache.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for zero.
+    pub fn with_moka_capacity(mut self, capacity: u64) -> Result<Self> {
+        if capacity == 0 {
+            return Err(Error::configuration(
+                "cache moka capacity must be above zero",
+            ));
+        }
         self.moka_capacity = capacity;
-        self
+        Ok(self)
     }
 
-    /// Sets [`CacheConfig::redis_timeout`].
-    #[must_use]
-    pub fn redis_timeout(mut self, timeout: Duration) -> Self {
-        self.redis_timeout = timeout;
-        self
+    /// Sets the timeout of one Redis call.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for zero.
+    pub fn with_redis_timeout(mut self, timeout: Duration) -> Result<Self> {
+        self.redis_timeout = positive("redis timeout", timeout)?;
+        Ok(self)
     }
 
-    /// Sets [`CacheConfig::redis_retry_after`].
-    #[must_use]
-    pub fn redis_retry_after(mut self, wait: Duration) -> Self {
-        self.redis_retry_after = wait;
-        self
+    /// Sets how long Redis is skipped after an error.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for zero.
+    pub fn with_redis_retry_after(mut self, wait: Duration) -> Result<Self> {
+        self.redis_retry_after = positive("redis retry delay", wait)?;
+        Ok(self)
     }
 }
 
@@ -214,12 +318,36 @@ mod tests {
             ),
         ];
         for (url, mode) in cases {
-            assert_eq!(CacheConfig::from_url(url).unwrap().mode, mode, "{url}");
+            assert_eq!(*CacheConfig::from_url(url).unwrap().mode(), mode, "{url}");
         }
         let c = CacheConfig::from_url("moka+redis://:hunter2@h:6379/1").unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
-        assert_eq!(c.ttl, Duration::from_secs(300));
-        for bad in ["memcached://h", "moka+", "redis:/h", "yes"] {
+        assert_eq!(c.ttl(), Duration::from_secs(300));
+        assert_eq!(c.namespace(), None);
+        let c = CacheConfig::from_url("MOKA+Redis://:p%40ss@h:6379/1?namespace=team-a").unwrap();
+        assert_eq!(c.namespace(), Some("team-a"));
+        assert_eq!(
+            *c.mode(),
+            CacheMode::MokaRedis("redis://:p%40ss@h:6379/1".into()),
+            "scheme lowered, password kept encoded for the Redis client, namespace removed"
+        );
+        assert_eq!(CacheConfig::from_url("MOKA").unwrap(), CacheConfig::moka());
+        let id = DatabaseId::random();
+        assert_eq!(
+            CacheConfig::moka().namespace_for(id),
+            format!("mlstore:{id}")
+        );
+        assert!(CacheConfig::moka().with_ttl(Duration::ZERO).is_err());
+        assert!(CacheConfig::moka().with_moka_capacity(0).is_err());
+        assert!(CacheConfig::moka().with_namespace("").is_err());
+        assert!(CacheConfig::moka().with_namespace("a b").is_err());
+        for bad in [
+            "memcached://h",
+            "moka+",
+            "redis:/h",
+            "yes",
+            "redis://h?namespace=",
+        ] {
             let err = CacheConfig::from_url(bad).unwrap_err();
             assert_eq!(err.kind(), mlstore_core::ErrorKind::Configuration, "{bad}");
         }

@@ -10,6 +10,6 @@ mod stats;
 mod store;
 
 pub use clock::{Clock, MockClock, SystemClock};
-pub use config::{CacheConfig, CacheMode, CACHE_ENV, CACHE_TTL_ENV};
+pub use config::{CacheConfig, CacheMode};
 pub use stats::CacheStats;
 pub use store::CachedStore;

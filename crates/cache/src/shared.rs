@@ -63,7 +63,12 @@ impl fmt::Debug for RedisLayer {
 }
 
 impl RedisLayer {
-    pub(crate) fn new(url: &str, config: &CacheConfig, counters: Arc<Counters>) -> Result<Self> {
+    pub(crate) fn new(
+        url: &str,
+        namespace: String,
+        config: &CacheConfig,
+        counters: Arc<Counters>,
+    ) -> Result<Self> {
         let client = redis::Client::open(url).map_err(|e| {
             Error::configuration(format!(
                 "cache Redis URL {:?}: {}",
@@ -72,8 +77,8 @@ impl RedisLayer {
             ))
         })?;
         let manager_config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.redis_timeout))
-            .set_response_timeout(Some(config.redis_timeout))
+            .set_connection_timeout(Some(config.redis_timeout()))
+            .set_response_timeout(Some(config.redis_timeout()))
             .set_number_of_retries(1);
         // Lazy: a store starts even when Redis is down, and caches once it is up.
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), manager_config)
@@ -81,11 +86,11 @@ impl RedisLayer {
         Ok(Self {
             client,
             connection,
-            namespace: config.namespace.clone(),
-            channel: channel(&config.namespace),
-            ttl_seconds: config.ttl.as_secs().max(1),
-            timeout: config.redis_timeout,
-            retry_after: config.redis_retry_after,
+            channel: channel(&namespace),
+            namespace,
+            ttl_seconds: config.ttl().as_secs().max(1),
+            timeout: config.redis_timeout(),
+            retry_after: config.redis_retry_after(),
             origin: Instant::now(),
             down_until_ms: AtomicU64::new(0),
             last_log_ms: AtomicU64::new(0),

@@ -7,13 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
+use mlstore_core::layers::LayeredStore;
 use mlstore_core::{
-    Accuracy, Alias, ConfidenceBaseline, Error, Label, ModelMetadata, ModelName, ModelRegistry,
-    Prediction, PredictionStore, Result, Store, Version,
+    Alias, ConfidenceBaseline, Error, ModelMetadata, ModelName, Result, Store, Version,
 };
 use moka::future::Cache;
-use serde_json::Value as Json;
-use uuid::Uuid;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{CacheConfig, CacheMode};
@@ -32,6 +30,10 @@ type Moka = Cache<Key, Arc<Entry>>;
 
 /// A store whose reads of model versions, latest, version lists, aliases and baselines are
 /// cached; see the crate documentation for the behaviour of each operation.
+///
+/// A [`LayeredStore`]: it overrides only the reads it serves and the writes after which it
+/// invalidates; every other operation (predictions, labels, monitoring) goes to the wrapped store
+/// untouched, including operations added to the traits later.
 ///
 /// Cheap to clone: clones share the caches.
 pub struct CachedStore<S> {
@@ -53,8 +55,11 @@ struct Shared<S> {
     redis: Option<Arc<RedisLayer>>,
     counters: Arc<Counters>,
     clock: Arc<dyn Clock>,
-    /// Bumped by every write; a load that overlapped a write does not stay cached.
-    epoch: AtomicU64,
+    /// Bumped by every write of this handle and every invalidation heard from another instance;
+    /// a load that overlapped either does not stay cached.
+    epoch: Arc<AtomicU64>,
+    /// The Redis key namespace (bound to the database's identity unless configured).
+    namespace: String,
     subscriber: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -73,20 +78,6 @@ impl<S: fmt::Debug> fmt::Debug for CachedStore<S> {
             .field("config", &self.shared.config)
             .finish_non_exhaustive()
     }
-}
-
-/// A copy of an error for each of the callers that shared one load (moka hands the loader's
-/// error to all of them behind an `Arc`). The kind and message are kept; a source becomes text.
-fn share_error(err: Arc<Error>) -> Error {
-    Arc::try_unwrap(err).unwrap_or_else(|shared| match &*shared {
-        Error::InvalidInput { field, reason } => Error::invalid(field, reason.clone()),
-        Error::NotFound { what } => Error::not_found(what.clone()),
-        Error::AlreadyExists { what } => Error::already_exists(what.clone()),
-        Error::Unavailable { backend, source } => Error::unavailable(backend, source.to_string()),
-        Error::Configuration { message } => Error::configuration(message.clone()),
-        Error::Backend { backend, source } => Error::backend(backend, source.to_string()),
-        other => Error::backend("cache", other.to_string()),
-    })
 }
 
 fn wrong_kind(key: &Key) -> Error {
@@ -113,23 +104,26 @@ impl<S: Store> CachedStore<S> {
     /// # Errors
     /// As [`CachedStore::new`].
     pub fn with_clock(backend: S, config: CacheConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        if config.mode == CacheMode::None {
+        if *config.mode() == CacheMode::None {
             return Err(Error::configuration(
                 "cache mode `none`: use the backend itself, without CachedStore",
             ));
         }
+        let namespace = config.namespace_for(backend.database_id());
         let counters = Arc::new(Counters::default());
-        let moka = config.mode.uses_moka().then(|| {
+        let epoch = Arc::new(AtomicU64::new(0));
+        let moka = config.mode().uses_moka().then(|| {
             Cache::builder()
-                .max_capacity(config.moka_capacity)
+                .max_capacity(config.moka_capacity())
                 // A bound on memory in real time; serving stops at the TTL of `clock`.
-                .time_to_live(config.ttl)
+                .time_to_live(config.ttl())
                 .support_invalidation_closures()
                 .build()
         });
-        let redis = match config.mode.redis_url() {
+        let redis = match config.mode().redis_url() {
             Some(url) => Some(Arc::new(RedisLayer::new(
                 url,
+                namespace.clone(),
                 &config,
                 Arc::clone(&counters),
             )?)),
@@ -141,7 +135,8 @@ impl<S: Store> CachedStore<S> {
                 redis.channel().to_owned(),
                 redis.instance,
                 moka.clone(),
-                config.redis_retry_after,
+                Arc::clone(&epoch),
+                config.redis_retry_after(),
             ))),
             _ => None,
         };
@@ -153,7 +148,8 @@ impl<S: Store> CachedStore<S> {
                 redis,
                 counters,
                 clock,
-                epoch: AtomicU64::new(0),
+                epoch,
+                namespace,
                 subscriber,
             }),
         })
@@ -167,6 +163,11 @@ impl<S: Store> CachedStore<S> {
     /// The options the cache was built with.
     pub fn config(&self) -> &CacheConfig {
         &self.shared.config
+    }
+
+    /// The Redis key namespace in use: the configured one, or `mlstore:<database id>`.
+    pub fn namespace(&self) -> &str {
+        &self.shared.namespace
     }
 
     /// Hit, miss and error counters since the store was built.
@@ -206,13 +207,15 @@ impl<S: Store> CachedStore<S> {
                 let value = self.load_through_redis(&key, load).await?;
                 Ok::<_, Error>(Arc::new(Entry {
                     value,
-                    expires_at: shared.clock.now() + shared.config.ttl,
+                    expires_at: shared.clock.now() + shared.config.ttl(),
                 }))
             })
             .await
-            .map_err(share_error)?;
+            .map_err(|shared_error| (*shared_error).clone())?;
         if shared.epoch.load(Ordering::SeqCst) != epoch {
-            // A write ran while this value was loaded: it may predate the write.
+            // A write ran (here or in another instance) while this value was loaded: the value
+            // may predate it. An invalidation applied before this load inserted its value did
+            // not remove it; this does.
             moka.invalidate(&key).await;
         }
         Ok(entry.value.clone())
@@ -267,20 +270,27 @@ async fn invalidate_local(moka: &Moka, keys: &[Key]) {
     }
 }
 
-/// Listens for other instances' invalidations and applies them to this instance's moka. When
-/// the subscription drops, every local entry is forgotten (announcements may have been missed
-/// meanwhile), and again once it is back.
+/// Listens for other instances' invalidations and applies them to this instance's moka. Each
+/// one also moves the epoch, so that a load running at that moment (which may have read the
+/// backend before the other instance's write) does not stay cached. When the subscription
+/// drops, every local entry is forgotten (announcements may have been missed meanwhile), and
+/// again once it is back.
 async fn subscribe(
     client: redis::Client,
     channel: String,
     me: u128,
     moka: Moka,
+    epoch: Arc<AtomicU64>,
     retry_after: Duration,
 ) {
+    let forget_all = || {
+        epoch.fetch_add(1, Ordering::SeqCst);
+        moka.invalidate_all();
+    };
     loop {
         if let Ok(mut pubsub) = client.get_async_pubsub().await {
             if pubsub.subscribe(&channel).await.is_ok() {
-                moka.invalidate_all();
+                forget_all();
                 let mut messages = pubsub.on_message();
                 while let Some(message) = messages.next().await {
                     let Ok((sender, keys)) =
@@ -289,10 +299,11 @@ async fn subscribe(
                         continue;
                     };
                     if sender != me {
+                        epoch.fetch_add(1, Ordering::SeqCst);
                         invalidate_local(&moka, &keys).await;
                     }
                 }
-                moka.invalidate_all();
+                forget_all();
             }
         }
         tokio::time::sleep(retry_after).await;
@@ -312,9 +323,14 @@ macro_rules! cached_read {
     }};
 }
 
-#[deny(clippy::missing_trait_methods)]
 #[async_trait]
-impl<S: Store> ModelRegistry for CachedStore<S> {
+impl<S: Store> LayeredStore for CachedStore<S> {
+    type Inner = S;
+
+    fn inner(&self) -> &S {
+        &self.shared.backend
+    }
+
     async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
         let result = self.shared.backend.register(metadata).await;
         self.invalidate(version_keys(metadata.name(), metadata.version()))
@@ -347,10 +363,6 @@ impl<S: Store> ModelRegistry for CachedStore<S> {
             Versions,
             self.shared.backend.versions(name)
         )
-    }
-
-    async fn list_models(&self) -> Result<Vec<ModelName>> {
-        self.shared.backend.list_models().await
     }
 
     async fn update(&self, metadata: &ModelMetadata) -> Result<()> {
@@ -390,47 +402,6 @@ impl<S: Store> ModelRegistry for CachedStore<S> {
         self.invalidate(vec![Key::Alias(name.clone(), alias.clone())])
             .await;
         result
-    }
-}
-
-#[deny(clippy::missing_trait_methods)]
-#[async_trait]
-impl<S: Store> PredictionStore for CachedStore<S> {
-    async fn store_prediction(&self, prediction: &Prediction) -> Result<()> {
-        self.shared.backend.store_prediction(prediction).await
-    }
-
-    async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()> {
-        self.shared.backend.store_predictions(predictions).await
-    }
-
-    async fn record_actual(&self, id: Uuid, actual: &Json) -> Result<()> {
-        self.shared.backend.record_actual(id, actual).await
-    }
-
-    async fn record_actuals(&self, labels: &[Label]) -> Result<()> {
-        self.shared.backend.record_actuals(labels).await
-    }
-
-    async fn recent_predictions(
-        &self,
-        model: &ModelName,
-        version: &Version,
-        limit: usize,
-    ) -> Result<Vec<Prediction>> {
-        self.shared
-            .backend
-            .recent_predictions(model, version, limit)
-            .await
-    }
-
-    async fn accuracy(
-        &self,
-        model: &ModelName,
-        version: &Version,
-        window: usize,
-    ) -> Result<Accuracy> {
-        self.shared.backend.accuracy(model, version, window).await
     }
 
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use mlstore_cache::{CacheConfig, CacheMode, CachedStore, MockClock};
 use mlstore_core::conformance::{metadata, unique_name, version};
 use mlstore_core::{
-    async_trait, Accuracy, Alias, ConfidenceBaseline, Label, MemoryStore, ModelMetadata, ModelName,
-    ModelRegistry, Prediction, PredictionStore, Result, Store, Version,
+    Alias, ConfidenceBaseline, MemoryStore, ModelName, ModelRegistry, Prediction, PredictionStore,
+    Store, Version, Window,
 };
-use serde_json::Value;
 use uuid::Uuid;
 
 fn namespace() -> String {
@@ -25,7 +24,7 @@ fn config(mode: &str, redis_url: &str) -> CacheConfig {
         "redis" => CacheMode::Redis(redis_url.into()),
         _ => CacheMode::MokaRedis(redis_url.into()),
     };
-    CacheConfig::new(mode).namespace(namespace())
+    CacheConfig::new(mode).with_namespace(namespace()).unwrap()
 }
 
 const MODES: [&str; 3] = ["moka", "redis", "moka+redis"];
@@ -238,81 +237,35 @@ async fn wait_until_subscribed(writer: &dyn Store, reader: &dyn Store) {
     }
 }
 
-/// Counts the backend's `get` calls, and makes each take a while so that callers overlap.
-#[derive(Debug)]
-struct CountingGets<S> {
-    inner: S,
-    gets: AtomicUsize,
-}
+mod counting {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
-#[async_trait]
-impl<S: ModelRegistry> ModelRegistry for CountingGets<S> {
-    async fn register(&self, m: &ModelMetadata) -> Result<()> {
-        self.inner.register(m).await
-    }
-    async fn get(&self, n: &ModelName, v: &Version) -> Result<Option<ModelMetadata>> {
-        self.gets.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        self.inner.get(n, v).await
-    }
-    async fn latest(&self, n: &ModelName) -> Result<Option<ModelMetadata>> {
-        self.inner.latest(n).await
-    }
-    async fn versions(&self, n: &ModelName) -> Result<Vec<ModelMetadata>> {
-        self.inner.versions(n).await
-    }
-    async fn list_models(&self) -> Result<Vec<ModelName>> {
-        self.inner.list_models().await
-    }
-    async fn update(&self, m: &ModelMetadata) -> Result<()> {
-        self.inner.update(m).await
-    }
-    async fn delete(&self, n: &ModelName, v: &Version) -> Result<()> {
-        self.inner.delete(n, v).await
-    }
-    async fn set_alias(&self, n: &ModelName, a: &Alias, v: &Version) -> Result<()> {
-        self.inner.set_alias(n, a, v).await
-    }
-    async fn resolve_alias(&self, n: &ModelName, a: &Alias) -> Result<Option<Version>> {
-        self.inner.resolve_alias(n, a).await
-    }
-    async fn remove_alias(&self, n: &ModelName, a: &Alias) -> Result<()> {
-        self.inner.remove_alias(n, a).await
-    }
-}
+    use mlstore_core::layers::LayeredStore;
+    use mlstore_core::{async_trait, ModelMetadata, ModelName, Result, Store, Version};
 
-#[async_trait]
-impl<S: PredictionStore> PredictionStore for CountingGets<S> {
-    async fn store_prediction(&self, p: &Prediction) -> Result<()> {
-        self.inner.store_prediction(p).await
+    /// Counts the backend's `get` calls, and makes each take a while so that callers overlap.
+    /// A layer: only `get` is written here, everything else forwards by default.
+    #[derive(Debug)]
+    pub struct CountingGets<S> {
+        pub inner: S,
+        pub gets: AtomicUsize,
     }
-    async fn store_predictions(&self, p: &[Prediction]) -> Result<()> {
-        self.inner.store_predictions(p).await
-    }
-    async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()> {
-        self.inner.record_actual(id, actual).await
-    }
-    async fn record_actuals(&self, labels: &[Label]) -> Result<()> {
-        self.inner.record_actuals(labels).await
-    }
-    async fn recent_predictions(
-        &self,
-        n: &ModelName,
-        v: &Version,
-        l: usize,
-    ) -> Result<Vec<Prediction>> {
-        self.inner.recent_predictions(n, v, l).await
-    }
-    async fn accuracy(&self, n: &ModelName, v: &Version, w: usize) -> Result<Accuracy> {
-        self.inner.accuracy(n, v, w).await
-    }
-    async fn store_baseline(&self, b: &ConfidenceBaseline) -> Result<()> {
-        self.inner.store_baseline(b).await
-    }
-    async fn baseline(&self, n: &ModelName, v: &Version) -> Result<Option<ConfidenceBaseline>> {
-        self.inner.baseline(n, v).await
+
+    #[async_trait]
+    impl<S: Store> LayeredStore for CountingGets<S> {
+        type Inner = S;
+        fn inner(&self) -> &S {
+            &self.inner
+        }
+        async fn get(&self, n: &ModelName, v: &Version) -> Result<Option<ModelMetadata>> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.inner.get(n, v).await
+        }
     }
 }
+use counting::CountingGets;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_misses_of_one_key_make_one_backend_call() {
@@ -350,7 +303,9 @@ async fn entries_expire_after_the_ttl_on_the_cache_clock() {
     let backend = Arc::new(MemoryStore::new());
     let store = CachedStore::with_clock(
         Arc::clone(&backend),
-        CacheConfig::moka().ttl(Duration::from_secs(300)),
+        CacheConfig::moka()
+            .with_ttl(Duration::from_secs(300))
+            .unwrap(),
         clock.clone(),
     )
     .unwrap();
@@ -389,8 +344,10 @@ async fn a_redis_outage_is_not_an_outage() {
     let mut redis = mlstore_testkit::RedisServer::start().expect("a Redis of its own");
     for mode in ["redis", "moka+redis"] {
         let cfg = config(mode, redis.url())
-            .redis_timeout(Duration::from_millis(100))
-            .redis_retry_after(Duration::from_millis(200));
+            .with_redis_timeout(Duration::from_millis(100))
+            .unwrap()
+            .with_redis_retry_after(Duration::from_millis(200))
+            .unwrap();
         let store = CachedStore::new(
             mlstore_sqlite::SqliteStore::open_temporary().await.unwrap(),
             cfg,
@@ -428,7 +385,14 @@ async fn a_redis_outage_is_not_an_outage() {
             .record_actual(p.id(), &serde_json::json!(1))
             .await
             .unwrap();
-        assert_eq!(store.accuracy(&name, &v, 10).await.unwrap().total(), 1);
+        assert_eq!(
+            store
+                .accuracy(&name, &v, Window::last(10))
+                .await
+                .unwrap()
+                .total(),
+            1
+        );
         store.delete(&name, &version("2.0.0")).await.unwrap();
         assert_eq!(store.latest(&name).await.unwrap().unwrap().version(), &v);
         assert!(
@@ -467,8 +431,10 @@ async fn a_redis_outage_is_not_an_outage() {
 #[tokio::test]
 async fn redis_values_are_namespaced_versioned_and_expire() {
     let url = mlstore_testkit::redis().url().to_string();
-    let cfg = config("redis", &url).ttl(Duration::from_secs(120));
-    let namespace = cfg.namespace.clone();
+    let cfg = config("redis", &url)
+        .with_ttl(Duration::from_secs(120))
+        .unwrap();
+    let namespace = cfg.namespace().unwrap().to_owned();
     let store = CachedStore::new(MemoryStore::new(), cfg).unwrap();
     let name = ModelName::new("m").unwrap();
     store.register(&metadata(&name, "1.0.0")).await.unwrap();

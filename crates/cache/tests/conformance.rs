@@ -1,6 +1,7 @@
 //! The whole conformance suite through the cache, for every backend x {moka, redis, moka+redis}.
-//! Each store gets its own Redis namespace (and database or file), so the suites run in
-//! parallel on the test process's throwaway Redis and PostgreSQL.
+//! Each store has a database (or file) of its own, and so, by default, a Redis namespace of its
+//! own (bound to the database's identity): the suites run in parallel on the test process's
+//! throwaway Redis and PostgreSQL.
 
 use mlstore_cache::{CacheConfig, CacheMode};
 
@@ -11,7 +12,7 @@ fn config(mode: &str) -> CacheConfig {
         "redis" => CacheMode::Redis(redis()),
         _ => CacheMode::MokaRedis(redis()),
     };
-    CacheConfig::new(mode).namespace(format!("test-{}", uuid::Uuid::new_v4().simple()))
+    CacheConfig::new(mode)
 }
 
 macro_rules! matrix {

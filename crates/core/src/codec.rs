@@ -3,15 +3,21 @@
 //!
 //! JSON documents (configuration, prediction, actual, features) are stored as their canonical
 //! text ([`crate::json::canonical`]); metrics and tags as JSON objects; `correct` is computed once,
-//! when a label is known, as equality of canonical texts. Backends add only their own column
-//! types (timestamps, UUIDs) and SQL.
+//! when a label is known, by [`crate::labels_match`]: the stored prediction's match key (its
+//! canonical text, or `prediction_key` when the prediction holds floats) equals the label's
+//! ([`crate::json::match_key`]). Backends add only their own column types (timestamps, UUIDs) and
+//! SQL.
+//!
+//! Each row type lists every stored column of its table by the column's name, so a backend that
+//! binds or reads a row by destructuring it fails to compile when a column is added here and not
+//! there.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::json::{canonical, canonical_object, JsonObject};
+use crate::json::{canonical, canonical_object, distinct_match_key, JsonObject};
 use crate::{
     ConfidenceBaseline, Error, ModelMetadata, ModelName, Prediction, Result, Timestamp, Version,
 };
@@ -23,13 +29,15 @@ fn corrupt(backend: &'static str, what: &str, detail: impl std::fmt::Display) ->
     )
 }
 
-/// The columns of a model version.
+/// The columns of a model version (table `ml_models`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataRow {
     /// Model name.
     pub name: String,
     /// Version text.
     pub version: String,
+    /// [`Version::sort_key`]: bytes ordered like SemVer precedence.
+    pub version_key: Vec<u8>,
     /// Model type.
     pub model_type: String,
     /// Canonical JSON object.
@@ -54,6 +62,7 @@ impl MetadataRow {
         Self {
             name: m.name().as_str().to_owned(),
             version: m.version().as_str().to_owned(),
+            version_key: m.version().sort_key(),
             model_type: m.model_type().to_owned(),
             configuration: canonical_object(m.configuration()),
             metrics: serde_json::to_string(m.metrics()).expect("finite metrics serialize"),
@@ -98,39 +107,41 @@ impl MetadataRow {
     }
 }
 
-/// The columns of a prediction (the model version is the backend's foreign key).
+/// The columns of a prediction (table `ml_predictions`; the model version is the backend's
+/// foreign key).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictionRow {
     /// Prediction id.
     pub id: Uuid,
     /// Canonical JSON.
     pub prediction: String,
+    /// The prediction's [`crate::json::match_key`] when it differs from the canonical text
+    /// (the prediction holds a float); `None` otherwise.
+    pub prediction_key: Option<String>,
     /// Canonical JSON, once labelled.
     pub actual: Option<String>,
-    /// `actual == prediction` as canonical texts, once labelled.
+    /// Whether the label matches the prediction ([`crate::labels_match`]), once labelled.
     pub correct: Option<bool>,
     /// Confidence.
     pub confidence: f64,
     /// Canonical JSON object.
     pub features: String,
     /// When the prediction was made.
-    pub timestamp: Timestamp,
+    pub ts: Timestamp,
 }
 
 impl PredictionRow {
     /// The columns of `p`.
     pub fn encode(p: &Prediction) -> Self {
-        let prediction = canonical(p.prediction());
-        let actual = p.actual().map(canonical);
-        let correct = actual.as_ref().map(|a| *a == prediction);
         Self {
             id: p.id(),
-            prediction,
-            actual,
-            correct,
+            prediction: canonical(p.prediction()),
+            prediction_key: distinct_match_key(p.prediction()),
+            actual: p.actual().map(canonical),
+            correct: p.is_correct(),
             confidence: p.confidence(),
             features: canonical_object(p.features()),
-            timestamp: p.timestamp(),
+            ts: p.timestamp(),
         }
     }
 
@@ -167,14 +178,15 @@ impl PredictionRow {
             actual,
             self.confidence,
             features,
-            self.timestamp,
+            self.ts,
             lengths,
         )
         .map_err(|e| bad("prediction", &e))
     }
 }
 
-/// The columns of a confidence baseline (the model version is the backend's key).
+/// The columns of a confidence baseline (table `ml_confidence_baselines`; the model version is
+/// the backend's key).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BaselineRow {
     /// Mean confidence.
@@ -246,6 +258,7 @@ mod tests {
             .unwrap();
         let row = PredictionRow::encode(&p);
         assert_eq!(row.prediction, r#"{"a":2,"b":1}"#);
+        assert_eq!(row.prediction_key, None);
         assert_eq!(row.correct, Some(true));
         assert_eq!(row.decode(&name, &version, "test").unwrap(), p);
     }

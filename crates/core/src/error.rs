@@ -1,9 +1,13 @@
 //! The one error type of mlstore.
 
 use std::fmt;
+use std::sync::Arc;
 
-/// A boxed error from a driver or library underneath a store.
+/// A boxed error from a driver or library underneath a store (what the constructors take).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A driver's error as [`Error`] keeps it: shared, so that an [`Error`] is cheap to clone.
+pub type SharedError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Result alias used throughout mlstore.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -13,7 +17,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Match on [`Error::kind`] when only the category matters (for example to decide whether to retry:
 /// [`ErrorKind::Unavailable`] is the only retryable kind). Messages never contain a password from a
 /// connection URL: backends redact URLs with [`crate::redact_url`] before they put them in an error.
-#[derive(Debug, thiserror::Error)]
+///
+/// Errors are `Clone` (a driver's error is kept behind an `Arc`), so a layer that hands one
+/// result to several callers (a cache's single-flight load) passes the error on unchanged.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The input was rejected before anything was written.
@@ -44,7 +51,7 @@ pub enum Error {
         backend: &'static str,
         /// The underlying error.
         #[source]
-        source: BoxError,
+        source: SharedError,
     },
     /// Any other error from a backend, with its source.
     #[error("{backend} error: {source}")]
@@ -53,7 +60,7 @@ pub enum Error {
         backend: &'static str,
         /// The underlying error.
         #[source]
-        source: BoxError,
+        source: SharedError,
     },
     /// The store could not be set up: a bad URL, an unsupported scheme, a schema newer than this
     /// build, an edited migration.
@@ -168,7 +175,7 @@ impl Error {
     pub fn backend(backend: &'static str, source: impl Into<BoxError>) -> Self {
         Error::Backend {
             backend,
-            source: source.into(),
+            source: Arc::from(source.into()),
         }
     }
 
@@ -176,7 +183,7 @@ impl Error {
     pub fn unavailable(backend: &'static str, source: impl Into<BoxError>) -> Self {
         Error::Unavailable {
             backend,
-            source: source.into(),
+            source: Arc::from(source.into()),
         }
     }
 }
@@ -194,5 +201,8 @@ mod tests {
         let e = Error::unavailable("sqlite", "database is locked");
         assert!(e.is_retryable());
         assert_eq!(e.to_string(), "sqlite unavailable: database is locked");
+        let copy = e.clone();
+        assert_eq!(copy.to_string(), e.to_string());
+        assert!(std::error::Error::source(&copy).is_some());
     }
 }

@@ -3,8 +3,10 @@
 #![warn(rust_2018_idioms)]
 
 pub mod codec;
+pub mod env;
 mod error;
 pub mod json;
+pub mod layers;
 pub mod limits;
 mod memory;
 mod metadata;
@@ -15,6 +17,7 @@ mod store;
 pub mod time;
 pub mod validate;
 mod version;
+mod window;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -27,9 +30,13 @@ pub use prediction::{
     labels_match, Accuracy, ConfidenceBaseline, Label, Prediction, PredictionBuilder,
 };
 pub use redact::redact_url;
-pub use store::{ModelRegistry, ModelRegistryExt, PredictionStore, PredictionStoreExt, Store};
+pub use store::{
+    DatabaseId, ModelRegistry, ModelRegistryExt, Operation, PredictionStore, PredictionStoreExt,
+    Store,
+};
 pub use time::Timestamp;
 pub use version::Version;
+pub use window::{Bounds, Window};
 
 /// Re-exported so that implementors use the same `async_trait` as the traits.
 pub use async_trait::async_trait;

@@ -23,7 +23,11 @@ pub const MAX_MAP_ENTRIES: usize = 256;
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
 /// Most predictions (or labels) in one batch call.
 pub const MAX_BATCH_LEN: usize = 10_000;
-/// Largest `limit` of a recent-predictions read.
+/// Largest count of a [`crate::Window`] that returns predictions (recent predictions).
 pub const MAX_RECENT_LIMIT: usize = 10_000;
-/// Largest window of an accuracy read (newest N labelled predictions).
-pub const MAX_ACCURACY_WINDOW: usize = 1_000_000;
+/// Largest count of a [`crate::Window`] that aggregates (accuracy, baselines, metrics).
+pub const MAX_WINDOW_LAST: usize = 1_000_000;
+/// Deepest nesting of arrays and objects in a JSON document (`[[1]]` is 2 deep). Every value
+/// that passes it decodes on read, also wrapped in a record (an import line, an HTTP body, a
+/// cache entry), well inside the 128 levels serde_json's parser accepts.
+pub const MAX_JSON_DEPTH: usize = 64;

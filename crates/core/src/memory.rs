@@ -8,8 +8,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    validate, Accuracy, Alias, ConfidenceBaseline, Error, Label, ModelMetadata, ModelName,
-    ModelRegistry, Prediction, PredictionStore, Result, Version,
+    validate, Accuracy, Alias, Bounds, ConfidenceBaseline, DatabaseId, Error, Label, ModelMetadata,
+    ModelName, ModelRegistry, Prediction, PredictionStore, Result, Version, Window,
 };
 
 /// A complete store kept in memory, written to be obviously right rather than fast.
@@ -32,9 +32,19 @@ use crate::{
 /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
 /// # }
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
+    id: DatabaseId,
     state: RwLock<State>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            id: DatabaseId::random(),
+            state: RwLock::default(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -60,12 +70,19 @@ impl State {
         }
     }
 
-    /// Predictions of one version, newest first.
-    fn newest_first(&self, name: &ModelName, version: &Version) -> Vec<&Prediction> {
+    /// Predictions of one version in the window's time range, newest first.
+    fn newest_first(
+        &self,
+        name: &ModelName,
+        version: &Version,
+        bounds: &Bounds,
+    ) -> Vec<&Prediction> {
         let mut found: Vec<&Prediction> = self
             .predictions
             .values()
-            .filter(|p| p.model() == name && p.version() == version)
+            .filter(|p| {
+                p.model() == name && p.version() == version && bounds.contains(p.timestamp())
+            })
             .collect();
         found.sort_by_key(|p| std::cmp::Reverse(p.recency_key()));
         found
@@ -91,6 +108,10 @@ impl MemoryStore {
 
 #[async_trait]
 impl ModelRegistry for MemoryStore {
+    fn database_id(&self) -> DatabaseId {
+        self.id
+    }
+
     async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
         let mut state = self.write();
         let versions = state.models.entry(metadata.name().clone()).or_default();
@@ -245,15 +266,15 @@ impl PredictionStore for MemoryStore {
         &self,
         model: &ModelName,
         version: &Version,
-        limit: usize,
+        window: Window,
     ) -> Result<Vec<Prediction>> {
-        validate::recent_limit(limit)?;
+        let bounds = window.for_rows()?;
         let state = self.read();
         state.require_version(model, version)?;
         Ok(state
-            .newest_first(model, version)
+            .newest_first(model, version, &bounds)
             .into_iter()
-            .take(limit)
+            .take(bounds.limit.unwrap_or(usize::MAX))
             .cloned()
             .collect())
     }
@@ -262,16 +283,16 @@ impl PredictionStore for MemoryStore {
         &self,
         model: &ModelName,
         version: &Version,
-        window: usize,
+        window: Window,
     ) -> Result<Accuracy> {
-        validate::accuracy_window(window)?;
+        let bounds = window.for_aggregate()?;
         let state = self.read();
         state.require_version(model, version)?;
         let labelled: Vec<bool> = state
-            .newest_first(model, version)
+            .newest_first(model, version, &bounds)
             .into_iter()
             .filter_map(Prediction::is_correct)
-            .take(window)
+            .take(bounds.limit.unwrap_or(usize::MAX))
             .collect();
         let correct = labelled.iter().filter(|c| **c).count();
         Accuracy::new(correct as u64, labelled.len() as u64)

@@ -132,6 +132,10 @@ impl Fields {
 
     fn validate_except_configuration(&self) -> Result<()> {
         check_label("model type", &self.model_type, MAX_SHORT_TEXT_BYTES)?;
+        time::check("created_at", &self.created_at)?;
+        if let Some(deployed_at) = &self.deployed_at {
+            time::check("deployed_at", deployed_at)?;
+        }
         if self.metrics.len() > MAX_MAP_ENTRIES {
             return Err(Error::invalid(
                 "metrics",
@@ -282,7 +286,9 @@ impl ModelMetadataBuilder {
     /// [`Error::InvalidInput`] naming the field: an empty or over-long model type, environment,
     /// metric name or tag; a configuration over [`crate::limits::MAX_JSON_BYTES`]; a metric that is
     /// NaN or infinite; more than [`MAX_MAP_ENTRIES`] metrics or tags; a description over
-    /// [`MAX_DESCRIPTION_BYTES`].
+    /// [`MAX_DESCRIPTION_BYTES`]; a configuration nested deeper than
+    /// [`crate::limits::MAX_JSON_DEPTH`]; `created_at` or `deployed_at` outside
+    /// [`crate::time::MIN`]..=[`crate::time::MAX`].
     pub fn build(self) -> Result<ModelMetadata> {
         self.inner.validate()?;
         Ok(ModelMetadata(Arc::new(self.inner)))
@@ -302,6 +308,17 @@ impl ModelMetadataBuilder {
 mod tests {
     use super::*;
     use crate::ErrorKind;
+
+    struct DateTimeExt;
+    impl DateTimeExt {
+        fn year(y: i32) -> Timestamp {
+            chrono::NaiveDate::from_ymd_opt(y, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+        }
+    }
 
     fn base() -> ModelMetadataBuilder {
         ModelMetadata::builder(
@@ -335,6 +352,8 @@ mod tests {
             base().environment(" prod"),
             base().description("nul \0 inside"),
             base().tag("k", "nul \0"),
+            base().created_at(DateTimeExt::year(-5000)),
+            base().deployed_at(Some(DateTimeExt::year(10_000))),
         ];
         for b in cases {
             assert_eq!(b.build().unwrap_err().kind(), ErrorKind::InvalidInput);

@@ -8,12 +8,19 @@ use crate::json::{checked, checked_object, JsonObject};
 use crate::time::{self, Timestamp};
 use crate::{Error, ModelName, Result, Version};
 
-/// Checks a confidence (or a mean of confidences): finite, 0.0 to 1.0.
-fn check_unit_interval(field: &'static str, value: f64) -> Result<()> {
+/// Checks a confidence (or a statistic of confidences): finite, 0.0 to 1.0, and not `-0.0`
+/// (which not every backend can store with its sign: refused rather than changed).
+pub(crate) fn check_unit_interval(field: &'static str, value: f64) -> Result<()> {
     if !value.is_finite() || !(0.0..=1.0).contains(&value) {
         return Err(Error::invalid(
             field,
             format!("is {value}, it must be a finite number from 0.0 to 1.0"),
+        ));
+    }
+    if value.is_sign_negative() {
+        return Err(Error::invalid(
+            field,
+            "is -0.0; use 0.0 (a negative zero cannot be stored with its sign)",
         ));
     }
     Ok(())
@@ -22,9 +29,12 @@ fn check_unit_interval(field: &'static str, value: f64) -> Result<()> {
 /// One prediction made by one model version.
 ///
 /// Built with [`Prediction::builder`], which validates, so a value of this type is always valid:
-/// confidence finite in `[0, 1]`, JSON documents at most [`crate::limits::MAX_JSON_BYTES`],
-/// timestamp in UTC with microsecond precision. The id is a UUID the client may assign, so that a
-/// label arriving later can be joined to it; by default it is a random v4 UUID.
+/// confidence finite in `[0, 1]` (`-0.0` is refused), JSON documents at most
+/// [`crate::limits::MAX_JSON_BYTES`] and [`crate::limits::MAX_JSON_DEPTH`] deep, timestamp in UTC
+/// with microsecond precision within [`crate::time::MIN`]..=[`crate::time::MAX`]. Every value
+/// comes back from every store exactly as it was given (floats bit for bit). The id is a UUID the
+/// client may assign, so that a label arriving later can be joined to it; by default it is a
+/// time-ordered UUIDv7.
 ///
 /// ```
 /// use mlstore_core::{ModelName, Prediction, Version};
@@ -58,6 +68,7 @@ struct PredictionFields {
 impl PredictionFields {
     fn validate(&self) -> Result<()> {
         check_unit_interval("confidence", self.confidence)?;
+        time::check("timestamp", &self.timestamp)?;
         checked("prediction", &self.prediction)?;
         if let Some(actual) = &self.actual {
             checked("actual", actual)?;
@@ -173,8 +184,8 @@ impl Prediction {
     pub fn recency_key(&self) -> (Timestamp, Uuid) {
         (self.0.timestamp, self.0.id)
     }
-    /// Whether the prediction is labelled and the label equals the prediction as JSON; `None`
-    /// while unlabelled. See [`crate::json::canonical`].
+    /// Whether the prediction is labelled and the label equals the prediction
+    /// ([`labels_match`]); `None` while unlabelled.
     pub fn is_correct(&self) -> Option<bool> {
         self.0
             .actual
@@ -183,10 +194,23 @@ impl Prediction {
     }
 }
 
-/// Whether `actual` equals `prediction` as JSON (their canonical texts are equal): the definition
-/// of a correct prediction every backend implements.
+/// Whether `actual` equals `prediction` as a value: the definition of a correct prediction every
+/// backend implements.
+///
+/// Numbers compare by numeric value (`3 == 3.0`, `1e2 == 100`, `-0.0 == 0`); strings, booleans
+/// and `null` by equality; arrays element by element in order; objects key by key, whatever the
+/// order of their keys. A string never equals a number (`"3" != 3`). Formally: their
+/// [`crate::json::match_key`]s are equal.
+///
+/// ```
+/// use mlstore_core::labels_match;
+/// use serde_json::json;
+/// assert!(labels_match(&json!(3), &json!(3.0)));
+/// assert!(labels_match(&json!({"a": 1, "b": [2.0]}), &json!({"b": [2], "a": 1})));
+/// assert!(!labels_match(&json!("3"), &json!(3)));
+/// ```
 pub fn labels_match(prediction: &Value, actual: &Value) -> bool {
-    crate::json::canonical(prediction) == crate::json::canonical(actual)
+    crate::json::match_key(prediction) == crate::json::match_key(actual)
 }
 
 impl Serialize for Prediction {
@@ -344,6 +368,7 @@ impl BaselineFields {
     fn validate(&self) -> Result<()> {
         check_unit_interval("mean", self.mean)?;
         check_unit_interval("std_dev", self.std_dev)?;
+        time::check("updated_at", &self.updated_at)?;
         if self.sample_count > i64::MAX as u64 {
             return Err(Error::invalid(
                 "sample_count",
@@ -419,11 +444,12 @@ impl ConfidenceBaseline {
             ));
         }
         let std_dev = (m2 / n as f64).sqrt();
+        // `+ 0.0` turns a negative zero into a positive one.
         Self::new(
             model,
             version,
-            mean.clamp(0.0, 1.0),
-            std_dev.clamp(0.0, 1.0),
+            mean.clamp(0.0, 1.0) + 0.0,
+            std_dev.clamp(0.0, 1.0) + 0.0,
             n,
         )
     }
@@ -498,9 +524,28 @@ mod tests {
                 "{c}: {e}"
             );
         }
-        for c in [0.0, 0.5, 1.0] {
+        for c in [0.0, 0.5, 1.0, 5e-324] {
             assert!(builder(c).build().is_ok());
         }
+        let e = builder(-0.0).build().unwrap_err();
+        assert!(e.to_string().contains("-0.0"), "{e}");
+    }
+
+    #[test]
+    fn timestamps_outside_the_range_are_refused() {
+        let ancient = chrono::DateTime::from_timestamp(-220_000_000_000, 0).unwrap();
+        let e = builder(0.5).timestamp(ancient).build().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidInput {
+                    field: "timestamp",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(builder(0.5).timestamp(time::MAX).build().is_ok());
     }
 
     #[test]
@@ -508,6 +553,8 @@ mod tests {
         let p = builder(0.5).actual(Some(json!(1))).build().unwrap();
         assert_eq!(p.is_correct(), Some(true));
         let p = builder(0.5).actual(Some(json!(1.0))).build().unwrap();
+        assert_eq!(p.is_correct(), Some(true), "numbers compare by value");
+        let p = builder(0.5).actual(Some(json!("1"))).build().unwrap();
         assert_eq!(p.is_correct(), Some(false));
         assert!(labels_match(&json!({"a":1,"b":2}), &json!({"b":2,"a":1})));
         assert_eq!(builder(0.5).build().unwrap().is_correct(), None);

@@ -3,23 +3,60 @@
 //! Each method's **Behavior** list is the contract; each bullet has a conformance check in
 //! [`crate::conformance`] (feature `conformance`) with the same wording.
 
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
     Accuracy, Alias, ConfidenceBaseline, Label, ModelMetadata, ModelName, Prediction, Result,
-    Version,
+    Version, Window,
 };
+
+/// Identifies the database a store reads and writes: two handles on one database have the same
+/// id however their URLs are spelled, and two databases never share one. Backends create it
+/// with the schema and keep it in the database; caches key their shared entries by it, so that
+/// two deployments sharing one Redis never see each other's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DatabaseId(Uuid);
+
+impl DatabaseId {
+    /// The id `uuid` (as read from a database).
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    /// A new random id (for a new database).
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// The id as a UUID.
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl fmt::Display for DatabaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.simple(), f)
+    }
+}
 
 /// The model registry: model versions, their metadata, "latest" and aliases.
 ///
 /// Every method is atomic: it either happens completely or not at all.
 #[async_trait]
 pub trait ModelRegistry: Debug + Send + Sync {
+    /// The id of the database this store works on (see [`DatabaseId`]). Cheap: read when the
+    /// store opens.
+    fn database_id(&self) -> DatabaseId;
+
     /// Registers a new model version.
     ///
     /// # Behavior
@@ -125,7 +162,7 @@ pub trait PredictionStore: Debug + Send + Sync {
     /// # Behavior
     /// - Returns [`crate::Error::NotFound`] when no prediction has that id; nothing is written.
     /// - The prediction then counts in [`accuracy`](Self::accuracy), correct when the label equals
-    ///   the prediction as JSON ([`crate::labels_match`]).
+    ///   the prediction as a value ([`crate::labels_match`]: `3` equals `3.0`).
     async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()>;
 
     /// Records a batch of labels, all or nothing.
@@ -138,33 +175,39 @@ pub trait PredictionStore: Debug + Send + Sync {
     /// - Any id with no stored prediction returns [`crate::Error::NotFound`]; nothing is written.
     async fn record_actuals(&self, labels: &[Label]) -> Result<()>;
 
-    /// Reads the newest `limit` predictions of a model version, newest first.
+    /// Reads the newest predictions of a model version in `window`, newest first.
     ///
     /// # Behavior
-    /// - `limit` 0 or above [`crate::limits::MAX_RECENT_LIMIT`] returns
-    ///   [`crate::Error::InvalidInput`] (field `limit`).
+    /// - A window without a count, or a count of 0 or above
+    ///   [`crate::limits::MAX_RECENT_LIMIT`], returns [`crate::Error::InvalidInput`] (field
+    ///   `last`); a start not before the end returns [`crate::Error::InvalidInput`] (field
+    ///   `window`).
     /// - Returns [`crate::Error::NotFound`] when the model version is not registered.
-    /// - Returns fewer than `limit` predictions when fewer exist (none: an empty list).
+    /// - Returns fewer than the count when fewer exist in the window (none: an empty list).
+    /// - Only predictions made in `[since, until)` of the window are returned.
     async fn recent_predictions(
         &self,
         model: &ModelName,
         version: &Version,
-        limit: usize,
+        window: Window,
     ) -> Result<Vec<Prediction>>;
 
-    /// Accuracy over the newest `window` labelled predictions of a model version.
+    /// Accuracy over the labelled predictions of a model version in `window`: with a count, the
+    /// newest that many labelled predictions (of the range, if one is given).
     ///
     /// # Behavior
-    /// - `window` 0 or above [`crate::limits::MAX_ACCURACY_WINDOW`] returns
+    /// - A count of 0 or above [`crate::limits::MAX_WINDOW_LAST`] returns
+    ///   [`crate::Error::InvalidInput`] (field `last`); a start not before the end returns
     ///   [`crate::Error::InvalidInput`] (field `window`).
     /// - Returns [`crate::Error::NotFound`] when the model version is not registered.
     /// - Unlabelled predictions are not counted; with no labelled prediction the total is 0 and
     ///   the ratio `None`.
+    /// - Only predictions made in `[since, until)` of the window are counted.
     async fn accuracy(
         &self,
         model: &ModelName,
         version: &Version,
-        window: usize,
+        window: Window,
     ) -> Result<Accuracy>;
 
     /// Stores the confidence baseline of a model version, replacing any earlier one (upsert).
@@ -191,78 +234,220 @@ pub trait Store: ModelRegistry + PredictionStore {}
 
 impl<T: ModelRegistry + PredictionStore + ?Sized> Store for T {}
 
-macro_rules! forward_store {
-    ($($wrapper:ident),*) => {$(
-        #[async_trait]
-        impl<T: ModelRegistry + ?Sized> ModelRegistry for $wrapper<T> {
-            async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
-                (**self).register(metadata).await
-            }
-            async fn get(&self, name: &ModelName, version: &Version) -> Result<Option<ModelMetadata>> {
-                (**self).get(name, version).await
-            }
-            async fn latest(&self, name: &ModelName) -> Result<Option<ModelMetadata>> {
-                (**self).latest(name).await
-            }
-            async fn versions(&self, name: &ModelName) -> Result<Vec<ModelMetadata>> {
-                (**self).versions(name).await
-            }
-            async fn list_models(&self) -> Result<Vec<ModelName>> {
-                (**self).list_models().await
-            }
-            async fn update(&self, metadata: &ModelMetadata) -> Result<()> {
-                (**self).update(metadata).await
-            }
-            async fn delete(&self, name: &ModelName, version: &Version) -> Result<()> {
-                (**self).delete(name, version).await
-            }
-            async fn set_alias(&self, name: &ModelName, alias: &Alias, version: &Version) -> Result<()> {
-                (**self).set_alias(name, alias, version).await
-            }
-            async fn resolve_alias(&self, name: &ModelName, alias: &Alias) -> Result<Option<Version>> {
-                (**self).resolve_alias(name, alias).await
-            }
-            async fn remove_alias(&self, name: &ModelName, alias: &Alias) -> Result<()> {
-                (**self).remove_alias(name, alias).await
-            }
-        }
+/// The future every store operation returns (what `#[async_trait]` methods return).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-        #[async_trait]
-        impl<T: PredictionStore + ?Sized> PredictionStore for $wrapper<T> {
-            async fn store_prediction(&self, prediction: &Prediction) -> Result<()> {
-                (**self).store_prediction(prediction).await
+/// Lists every store operation once, as `Variant => method(args) -> output;` per trait, and
+/// hands the list to `$callback`. The operation enum, the forwarding defaults of
+/// [`LayeredStore`], and the forwarding impls are generated from it, so a new operation is one
+/// line here beside its declaration in the trait.
+macro_rules! store_operations {
+    ($callback:ident) => {
+        $callback! {
+            ModelRegistry {
+                Register => register(metadata: &ModelMetadata) -> ();
+                Get => get(name: &ModelName, version: &Version) -> Option<ModelMetadata>;
+                Latest => latest(name: &ModelName) -> Option<ModelMetadata>;
+                Versions => versions(name: &ModelName) -> Vec<ModelMetadata>;
+                ListModels => list_models() -> Vec<ModelName>;
+                Update => update(metadata: &ModelMetadata) -> ();
+                Delete => delete(name: &ModelName, version: &Version) -> ();
+                SetAlias => set_alias(name: &ModelName, alias: &Alias, version: &Version) -> ();
+                ResolveAlias => resolve_alias(name: &ModelName, alias: &Alias) -> Option<Version>;
+                RemoveAlias => remove_alias(name: &ModelName, alias: &Alias) -> ();
             }
-            async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()> {
-                (**self).store_predictions(predictions).await
-            }
-            async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()> {
-                (**self).record_actual(id, actual).await
-            }
-            async fn record_actuals(&self, labels: &[Label]) -> Result<()> {
-                (**self).record_actuals(labels).await
-            }
-            async fn recent_predictions(
-                &self,
-                model: &ModelName,
-                version: &Version,
-                limit: usize,
-            ) -> Result<Vec<Prediction>> {
-                (**self).recent_predictions(model, version, limit).await
-            }
-            async fn accuracy(&self, model: &ModelName, version: &Version, window: usize) -> Result<Accuracy> {
-                (**self).accuracy(model, version, window).await
-            }
-            async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
-                (**self).store_baseline(baseline).await
-            }
-            async fn baseline(&self, model: &ModelName, version: &Version) -> Result<Option<ConfidenceBaseline>> {
-                (**self).baseline(model, version).await
+            PredictionStore {
+                StorePrediction => store_prediction(prediction: &Prediction) -> ();
+                StorePredictions => store_predictions(predictions: &[Prediction]) -> ();
+                RecordActual => record_actual(id: Uuid, actual: &Value) -> ();
+                RecordActuals => record_actuals(labels: &[Label]) -> ();
+                RecentPredictions => recent_predictions(model: &ModelName, version: &Version, window: Window) -> Vec<Prediction>;
+                Accuracy => accuracy(model: &ModelName, version: &Version, window: Window) -> Accuracy;
+                StoreBaseline => store_baseline(baseline: &ConfidenceBaseline) -> ();
+                Baseline => baseline(model: &ModelName, version: &Version) -> Option<ConfidenceBaseline>;
             }
         }
-    )*};
+    };
 }
 
-forward_store!(Arc, Box);
+macro_rules! define_operation {
+    ($($trait:ident { $($variant:ident => $method:ident($($arg:ident: $ty:ty),*) -> $out:ty;)* })*) => {
+        /// Every operation of the store traits, for layers that observe them (metrics, tracing):
+        /// the name is the method's.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Operation {
+            $($(
+                #[doc = concat!("[`", stringify!($trait), "::", stringify!($method), "`]")]
+                $variant,
+            )*)*
+        }
+
+        impl Operation {
+            /// Every operation, in the order of the traits.
+            pub const ALL: &'static [Operation] = &[$($(Operation::$variant,)*)*];
+
+            /// The method's name, e.g. `"resolve_alias"`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($(Operation::$variant => stringify!($method),)*)*
+                }
+            }
+
+            /// Whether the operation changes the store.
+            pub fn is_write(self) -> bool {
+                matches!(
+                    self,
+                    Operation::Register
+                        | Operation::Update
+                        | Operation::Delete
+                        | Operation::SetAlias
+                        | Operation::RemoveAlias
+                        | Operation::StorePrediction
+                        | Operation::StorePredictions
+                        | Operation::RecordActual
+                        | Operation::RecordActuals
+                        | Operation::StoreBaseline
+                )
+            }
+        }
+    };
+}
+
+store_operations!(define_operation);
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+macro_rules! define_layered_store {
+    ($($trait:ident { $($variant:ident => $method:ident($($arg:ident: $ty:ty),*) -> $out:ty;)* })*) => {
+        /// A layer around a store: a decorator that names the store it wraps
+        /// ([`inner`](Self::inner)) and overrides only the operations it changes. Every
+        /// operation has a default body that forwards to the inner store through
+        /// [`around`](Self::around), and every `LayeredStore` is a [`Store`] (blanket impls), so
+        /// a new operation in the traits needs no edit in a layer that does not care about it.
+        ///
+        /// A layer that observes every call (metrics, tracing) overrides only `around`; a cache
+        /// overrides the reads it serves and the writes it must invalidate after.
+        ///
+        /// ```
+        /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+        /// use std::sync::atomic::{AtomicU64, Ordering};
+        /// use mlstore_core::layers::{BoxFuture, LayeredStore};
+        /// use mlstore_core::{MemoryStore, ModelName, Operation, Result, Store};
+        ///
+        /// /// Counts the reads of "latest"; forwards everything else untouched.
+        /// #[derive(Debug, Default)]
+        /// struct CountLatest {
+        ///     inner: MemoryStore,
+        ///     calls: AtomicU64,
+        /// }
+        ///
+        /// #[mlstore_core::async_trait]
+        /// impl LayeredStore for CountLatest {
+        ///     type Inner = MemoryStore;
+        ///     fn inner(&self) -> &MemoryStore {
+        ///         &self.inner
+        ///     }
+        ///     fn around<'a, T: Send + 'a>(
+        ///         &'a self,
+        ///         op: Operation,
+        ///         call: BoxFuture<'a, Result<T>>,
+        ///     ) -> BoxFuture<'a, Result<T>> {
+        ///         if op == Operation::Latest {
+        ///             self.calls.fetch_add(1, Ordering::Relaxed);
+        ///         }
+        ///         call
+        ///     }
+        /// }
+        ///
+        /// // A layer is a store: hand it to anything that takes one.
+        /// let store: Box<dyn Store> = Box::new(CountLatest::default());
+        /// store.latest(&ModelName::new("fraud").unwrap()).await.unwrap();
+        /// # let store = CountLatest::default();
+        /// # mlstore_core::ModelRegistry::latest(&store, &ModelName::new("x").unwrap()).await.unwrap();
+        /// assert_eq!(store.calls.load(Ordering::Relaxed), 1);
+        /// # });
+        /// ```
+        #[async_trait]
+        pub trait LayeredStore: Debug + Send + Sync {
+            /// The store this layer wraps.
+            type Inner: Store + ?Sized;
+
+            /// The store this layer wraps.
+            fn inner(&self) -> &Self::Inner;
+
+            /// Runs `call`, the inner store's operation `op`, for every operation this layer does
+            /// not override. The default runs it as it is.
+            fn around<'a, T: Send + 'a>(
+                &'a self,
+                op: Operation,
+                call: BoxFuture<'a, Result<T>>,
+            ) -> BoxFuture<'a, Result<T>> {
+                let _ = op;
+                call
+            }
+
+            /// Forwards [`ModelRegistry::database_id`].
+            fn database_id(&self) -> DatabaseId {
+                self.inner().database_id()
+            }
+
+            $($(
+                #[doc = concat!("Forwards [`", stringify!($trait), "::", stringify!($method), "`] through [`around`](Self::around).")]
+                async fn $method(&self $(, $arg: $ty)*) -> Result<$out> {
+                    self.around(Operation::$variant, self.inner().$method($($arg),*)).await
+                }
+            )*)*
+        }
+
+        $(
+            #[async_trait]
+            impl<L: LayeredStore> $trait for L {
+                stores_database_id!($trait, this => LayeredStore::database_id(this));
+                $(
+                    async fn $method(&self $(, $arg: $ty)*) -> Result<$out> {
+                        LayeredStore::$method(self $(, $arg)*).await
+                    }
+                )*
+            }
+
+            #[async_trait]
+            impl<T: $trait + ?Sized> $trait for Arc<T> {
+                stores_database_id!($trait, this => (**this).database_id());
+                $(
+                    async fn $method(&self $(, $arg: $ty)*) -> Result<$out> {
+                        (**self).$method($($arg),*).await
+                    }
+                )*
+            }
+        )*
+    };
+}
+
+/// The one synchronous method, which belongs to [`ModelRegistry`].
+macro_rules! stores_database_id {
+    (ModelRegistry, $this:ident => $body:expr) => {
+        fn database_id(&self) -> DatabaseId {
+            let $this = self;
+            $body
+        }
+    };
+    (PredictionStore, $this:ident => $body:expr) => {};
+}
+
+store_operations!(define_layered_store);
+
+/// A boxed store is a layer that adds nothing.
+impl<T: Store + ?Sized> LayeredStore for Box<T> {
+    type Inner = T;
+    fn inner(&self) -> &T {
+        self
+    }
+}
 
 /// Conveniences built on [`ModelRegistry`], available on every registry.
 #[async_trait]
@@ -282,17 +467,18 @@ impl<T: ModelRegistry + ?Sized> ModelRegistryExt for T {}
 /// Conveniences built on [`PredictionStore`], available on every prediction store.
 #[async_trait]
 pub trait PredictionStoreExt: PredictionStore {
-    /// Computes the confidence baseline of a model version from its newest `window` predictions
-    /// and stores it; returns what was stored.
+    /// Computes the confidence baseline of a model version from the predictions in `window`
+    /// (which needs a count, as for [`PredictionStore::recent_predictions`]) and stores it;
+    /// returns what was stored.
     ///
     /// # Errors
     /// [`crate::Error::NotFound`] for an unregistered version; [`crate::Error::InvalidInput`] when
-    /// `window` is out of range or the version has no predictions.
+    /// the window is invalid or holds no predictions.
     async fn compute_baseline(
         &self,
         model: &ModelName,
         version: &Version,
-        window: usize,
+        window: Window,
     ) -> Result<ConfidenceBaseline> {
         let recent = self.recent_predictions(model, version, window).await?;
         let baseline = ConfidenceBaseline::from_confidences(

@@ -3,29 +3,8 @@
 
 use std::collections::HashSet;
 
-use crate::limits::{MAX_ACCURACY_WINDOW, MAX_BATCH_LEN, MAX_RECENT_LIMIT};
+use crate::limits::MAX_BATCH_LEN;
 use crate::{Error, Label, Prediction, Result};
-
-/// Checks the `limit` of [`crate::PredictionStore::recent_predictions`]: 1 to
-/// [`MAX_RECENT_LIMIT`].
-pub fn recent_limit(limit: usize) -> Result<()> {
-    in_range("limit", limit, MAX_RECENT_LIMIT)
-}
-
-/// Checks the `window` of [`crate::PredictionStore::accuracy`]: 1 to [`MAX_ACCURACY_WINDOW`].
-pub fn accuracy_window(window: usize) -> Result<()> {
-    in_range("window", window, MAX_ACCURACY_WINDOW)
-}
-
-fn in_range(field: &'static str, value: usize, max: usize) -> Result<()> {
-    if value == 0 || value > max {
-        return Err(Error::invalid(
-            field,
-            format!("is {value}, it must be from 1 to {max}"),
-        ));
-    }
-    Ok(())
-}
 
 /// Checks a batch for [`crate::PredictionStore::store_predictions`]: at most [`MAX_BATCH_LEN`]
 /// predictions, no id twice.

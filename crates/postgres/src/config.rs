@@ -29,29 +29,39 @@ use sqlx::postgres::PgConnectOptions;
 /// assert!(!format!("{config:?}").contains("s3cret"));
 /// assert_eq!(config.to_string(), "postgres://app:***@db:5432/ml");
 /// ```
+///
+/// Fields are private and every setter checks its value, so a configuration can never be put
+/// into a state the store cannot run with.
 #[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct PostgresConfig {
     url: String,
-    /// Pool size.
-    pub max_connections: u32,
-    /// How long to wait for a connection.
-    pub acquire_timeout: Duration,
-    /// When an idle connection is closed.
-    pub idle_timeout: Option<Duration>,
-    /// When a connection is replaced.
-    pub max_lifetime: Option<Duration>,
-    /// Prepared statements cached per connection.
-    pub statement_cache_capacity: usize,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    idle_timeout: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    statement_cache_capacity: usize,
 }
 
 impl PostgresConfig {
-    /// Parses a `postgres://` or `postgresql://` URL, with the default pool options.
+    /// Parses a `postgres://` or `postgresql://` URL (the scheme in any case), with the default
+    /// pool options. A password may be percent-encoded (`p%40ss` is `p@ss`).
     ///
     /// # Errors
     /// [`Error::Configuration`] when the URL is not a PostgreSQL URL sqlx accepts; the message
     /// shows the URL without its password.
     pub fn from_url(url: &str) -> Result<Self> {
+        let parsed = url::Url::parse(url).map_err(|e| {
+            Error::configuration(format!(
+                "{:?} is not a usable PostgreSQL URL: {e}",
+                redact_url(url)
+            ))
+        })?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(Error::configuration(format!(
+                "{:?} is not a PostgreSQL URL (expected postgres:// or postgresql://)",
+                redact_url(url)
+            )));
+        }
         let config = Self {
             url: url.to_owned(),
             max_connections: 16,
@@ -64,18 +74,57 @@ impl PostgresConfig {
         Ok(config)
     }
 
-    /// Sets [`PostgresConfig::max_connections`] (at least 1).
-    #[must_use]
-    pub fn max_connections(mut self, n: u32) -> Self {
-        self.max_connections = n.max(1);
-        self
+    /// Pool size: the most queries in flight at once from this process.
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections
     }
 
-    /// Sets [`PostgresConfig::acquire_timeout`].
-    #[must_use]
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+    /// How long a query waits for a connection.
+    pub fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+
+    /// When an idle connection is closed.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
+    /// When a connection is replaced.
+    pub fn max_lifetime(&self) -> Option<Duration> {
+        self.max_lifetime
+    }
+
+    /// Prepared statements cached per connection.
+    pub fn statement_cache_capacity(&self) -> usize {
+        self.statement_cache_capacity
+    }
+
+    /// Sets the pool size.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for 0 (no query could ever run).
+    pub fn with_max_connections(mut self, n: u32) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::configuration(
+                "postgres max_connections is 0: at least one connection is needed",
+            ));
+        }
+        self.max_connections = n;
+        Ok(self)
+    }
+
+    /// Sets how long a query waits for a connection.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for zero (every query would time out).
+    pub fn with_acquire_timeout(mut self, timeout: Duration) -> Result<Self> {
+        if timeout.is_zero() {
+            return Err(Error::configuration(
+                "postgres acquire_timeout is 0: every query would time out",
+            ));
+        }
         self.acquire_timeout = timeout;
-        self
+        Ok(self)
     }
 
     /// The URL with its password replaced by `***`.
@@ -87,22 +136,28 @@ impl PostgresConfig {
     /// of it.
     pub(crate) fn secrets(&self) -> Vec<String> {
         let mut secrets = Vec::new();
-        if let Some(rest) = self.url.split_once("://").map(|(_, r)| r) {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-            if let Some((userinfo, _)) = authority.rsplit_once('@') {
-                if let Some((_, password)) = userinfo.split_once(':') {
-                    if !password.is_empty() {
-                        secrets.push(password.to_owned());
-                        secrets.push(percent_decode(password));
-                    }
-                }
+        let Ok(url) = url::Url::parse(&self.url) else {
+            return secrets;
+        };
+        let mut add = |raw: &str| {
+            if !raw.is_empty() {
+                secrets.push(raw.to_owned());
+                secrets.push(
+                    percent_encoding::percent_decode_str(raw)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                );
             }
+        };
+        if let Some(password) = url.password() {
+            add(password);
         }
-        for pair in self.url.split(['?', '&']).skip(1) {
-            if let Some((key, value)) = pair.split_once('=') {
-                if key.eq_ignore_ascii_case("password") && !value.is_empty() {
-                    secrets.push(value.to_owned());
-                    secrets.push(percent_decode(value));
+        if let Some(query) = url.query() {
+            for pair in query.split('&') {
+                if let Some((key, value)) = pair.split_once('=') {
+                    if key.eq_ignore_ascii_case("password") {
+                        add(value);
+                    }
                 }
             }
         }
@@ -128,24 +183,6 @@ pub(crate) fn scrub(text: &str, secrets: &[String]) -> String {
         out = out.replace(secret.as_str(), "***");
     }
     out
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl fmt::Debug for PostgresConfig {
@@ -187,6 +224,22 @@ mod tests {
             !debug.contains("p%40ss") && !debug.contains("other"),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive() {
+        for url in [
+            "POSTGRES://app:x@db/ml",
+            "PostgreSQL://app@db/ml",
+            "postgresql://db/ml",
+        ] {
+            assert!(PostgresConfig::from_url(url).is_ok(), "{url}");
+        }
+        let err = PostgresConfig::from_url("mysql://app:hunter2@db/ml").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let c = PostgresConfig::from_url("postgres://db/ml").unwrap();
+        assert!(c.clone().with_max_connections(0).is_err());
+        assert!(c.with_acquire_timeout(Duration::ZERO).is_err());
     }
 
     #[test]

@@ -35,8 +35,9 @@ fn is_transient(code: &str) -> bool {
 
 /// Maps sqlx errors on purpose, scrubbing `secrets` (the URL password) from every message:
 /// unique violation -> AlreadyExists; foreign-key violation -> NotFound; transient server states,
-/// I/O errors and pool timeouts -> Unavailable (retryable); bad configuration or TLS ->
-/// Configuration; anything else -> Backend.
+/// I/O errors (an unreachable server) and pool timeouts -> Unavailable (retryable); failed
+/// authentication, an unknown role or database, bad configuration or TLS -> Configuration (not
+/// retryable); anything else -> Backend.
 #[derive(Clone)]
 pub(crate) struct ErrorMap {
     secrets: Vec<String>,
@@ -56,6 +57,11 @@ impl ErrorMap {
             sqlx::Error::Database(db) => {
                 let message = self.text(&db.message());
                 match db.code().as_deref() {
+                    // Authentication failed, role or database unknown: a wrong URL, not a
+                    // moment to retry.
+                    Some(code @ ("28P01" | "28000" | "3D000")) => {
+                        Error::configuration(format!("{message} ({code})"))
+                    }
                     Some("23505") => Error::already_exists(message),
                     Some("23503") => Error::not_found(message),
                     Some(code) if is_transient(code) => {

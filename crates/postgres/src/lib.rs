@@ -10,4 +10,4 @@ mod store;
 
 pub use config::PostgresConfig;
 pub use pool::PooledConnection;
-pub use store::{PostgresStore, MIGRATOR};
+pub use store::{latest_schema_version, PostgresStore, MIGRATOR};

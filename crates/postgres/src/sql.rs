@@ -1,42 +1,156 @@
-//! Every SQL statement the PostgreSQL store runs, in one place, public so that benchmarks can run
-//! the same statements on a raw connection. All are parameterised.
+//! Every SQL statement the PostgreSQL store runs, and the shape of every row it reads or writes,
+//! in one place; public so that benchmarks run the same statements, bound the same way, on a
+//! raw connection. All are parameterised.
 //!
 //! Model versions are addressed by `(name, version_key)`, the unique index, so every lookup is
 //! one index seek; `version_key` is `mlstore_core::Version::sort_key`. Batches travel as arrays
 //! in one statement (`UNNEST`), so a batch is one round trip and, being one statement, atomic.
+//!
+//! # Row shapes
+//! Each table's columns are listed once, in a `table!` invocation naming the fields of the
+//! `mlstore_core::codec` row type, which are the column names. The statements' column lists, the
+//! decoders ([`read_metadata`], ...) and the binders ([`bind_metadata`], ...) are generated from
+//! that list: decoders build the row with a struct literal and binders destructure it, so a
+//! column added to a row type and not here fails to compile, and columns can never be read or
+//! bound out of order. Placeholders (`$1`...) are written in each statement; a count that does
+//! not match the columns fails when the statement is prepared, which every statement's test does.
 
-/// A model row's columns, in the order `store::metadata_from_row` decodes them.
-macro_rules! model_select {
-    ($tail:literal) => {
-        concat!(
-            "SELECT name, version, model_type, configuration, metrics, tags, description, ",
-            "environment, created_at, deployed_at FROM ml_models ",
-            $tail
-        )
+use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{Postgres, Row};
+
+/// A query of the store, as the binders take and return it.
+pub type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+
+/// Declares the columns of a row type, by field name; see the module docs.
+macro_rules! table {
+    (
+        $row:ident: $columns:ident, $excluded:ident, $input:ident,
+        $(#[$read_doc:meta])* $read:ident,
+        $(#[$bind_doc:meta])* $bind:ident,
+        $(#[$arrays_doc:meta])* $arrays:ident { $first:ident $(, $field:ident)* $(,)? }
+    ) => {
+        macro_rules! $columns {
+            () => {
+                concat!(stringify!($first) $(, ", ", stringify!($field))*)
+            };
+        }
+        #[allow(unused_macros)]
+        macro_rules! $excluded {
+            () => {
+                concat!("EXCLUDED.", stringify!($first) $(, ", EXCLUDED.", stringify!($field))*)
+            };
+        }
+
+        #[allow(unused_macros)]
+        macro_rules! $input {
+            () => {
+                concat!("i.", stringify!($first) $(, ", i.", stringify!($field))*)
+            };
+        }
+
+        $(#[$read_doc])*
+        ///
+        /// # Errors
+        /// When a column holds another type than the row's field.
+        pub fn $read(row: &PgRow, first: usize) -> Result<$row, sqlx::Error> {
+            let mut next = first..;
+            let mut column = || next.next().expect("unbounded range");
+            Ok($row {
+                $first: row.try_get(column())?,
+                $($field: row.try_get(column())?,)*
+            })
+        }
+
+        $(#[$bind_doc])*
+        pub fn $bind<'q>(query: PgQuery<'q>, row: &'q $row) -> PgQuery<'q> {
+            let $row { $first, $($field),* } = row;
+            query.bind($first) $(.bind($field))*
+        }
+
+        $(#[$arrays_doc])*
+        #[allow(dead_code)]
+        pub fn $arrays<'q>(query: PgQuery<'q>, rows: &[$row]) -> PgQuery<'q> {
+            query
+                .bind(rows.iter().map(|r| r.$first.clone()).collect::<Vec<_>>())
+                $(.bind(rows.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()))*
+        }
     };
 }
 
+table!(MetadataRow: metadata_columns, metadata_excluded, metadata_input,
+    /// Reads a model version's columns, starting at column `first`.
+    read_metadata,
+    /// Binds a model version's columns, in the order of `metadata_columns!()`.
+    bind_metadata,
+    /// Binds the columns of several model versions as one array per column.
+    bind_metadata_arrays {
+        name, version, version_key, model_type, configuration, metrics, tags, description,
+        environment, created_at, deployed_at,
+    }
+);
+
+table!(PredictionRow: prediction_columns, prediction_excluded, prediction_input,
+    /// Reads a prediction's columns, starting at column `first`.
+    read_prediction,
+    /// Binds a prediction's columns, in the order of `prediction_columns!()`.
+    bind_prediction,
+    /// Binds the columns of a batch of predictions as one array per column.
+    bind_prediction_arrays {
+        id, prediction, prediction_key, actual, correct, confidence, features, ts,
+    }
+);
+
+table!(BaselineRow: baseline_columns, baseline_excluded, baseline_input,
+    /// Reads a baseline's columns, starting at column `first`.
+    read_baseline,
+    /// Binds a baseline's columns, in the order of `baseline_columns!()`.
+    bind_baseline,
+    /// Binds the columns of several baselines as one array per column.
+    bind_baseline_arrays {
+        mean, std_dev, sample_count, updated_at,
+    }
+);
+
 /// Registers a model version.
-pub const REGISTER: &str = "INSERT INTO ml_models (name, version, version_key, model_type, \
-    configuration, metrics, tags, description, environment, created_at, deployed_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+pub const REGISTER: &str = concat!(
+    "INSERT INTO ml_models (",
+    metadata_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
 
 /// Reads one model version.
-pub const GET: &str = model_select!("WHERE name = $1 AND version_key = $2");
+pub const GET: &str = concat!(
+    "SELECT ",
+    metadata_columns!(),
+    " FROM ml_models WHERE name = $1 AND version_key = $2"
+);
 
 /// Reads the version of a name with the greatest `version_key` (SemVer precedence).
-pub const LATEST: &str = model_select!("WHERE name = $1 ORDER BY version_key DESC LIMIT 1");
+pub const LATEST: &str = concat!(
+    "SELECT ",
+    metadata_columns!(),
+    " FROM ml_models WHERE name = $1 ORDER BY version_key DESC LIMIT 1"
+);
 
 /// Reads every version of a name, ascending.
-pub const VERSIONS: &str = model_select!("WHERE name = $1 ORDER BY version_key");
+pub const VERSIONS: &str = concat!(
+    "SELECT ",
+    metadata_columns!(),
+    " FROM ml_models WHERE name = $1 ORDER BY version_key"
+);
 
 /// Lists the names that have versions, by their bytes.
 pub const LIST_MODELS: &str = "SELECT DISTINCT name FROM ml_models ORDER BY name";
 
-/// Replaces the mutable columns of a model version.
-pub const UPDATE: &str = "UPDATE ml_models SET model_type = $3, configuration = $4, \
-    metrics = $5, tags = $6, description = $7, environment = $8, deployed_at = $9 \
-    WHERE name = $1 AND version_key = $2";
+/// Replaces the columns of a model version (bound like [`REGISTER`]); `created_at` keeps the
+/// registration time (the trigger `ml_models_keep_created_at`).
+pub const UPDATE: &str = concat!(
+    "UPDATE ml_models SET (",
+    metadata_columns!(),
+    ") = ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) WHERE name = $1 AND version_key = $3"
+);
 
 /// Predictions, the baseline and aliases go with the row (ON DELETE CASCADE).
 pub const DELETE: &str = "DELETE FROM ml_models WHERE name = $1 AND version_key = $2";
@@ -56,26 +170,36 @@ pub const RESOLVE_ALIAS: &str = "SELECT m.version FROM ml_model_aliases a \
 /// Removes an alias.
 pub const REMOVE_ALIAS: &str = "DELETE FROM ml_model_aliases WHERE name = $1 AND alias = $2";
 
-/// One prediction whose model id is looked up in the same statement: no row is inserted when the
-/// model version does not exist.
-pub const STORE_PREDICTION: &str = "INSERT INTO ml_predictions \
-    (id, model_id, prediction, actual, correct, confidence, features, ts) \
-    SELECT $1, id, $4, $5, $6, $7, $8, $9 FROM ml_models WHERE name = $2 AND version_key = $3";
+/// One prediction ([`bind_prediction`], then `$9` name and `$10` version key) whose model id is
+/// looked up in the same statement: no row is inserted when the model version does not exist.
+pub const STORE_PREDICTION: &str = concat!(
+    "INSERT INTO ml_predictions (",
+    prediction_columns!(),
+    ", model_id) SELECT $1, $2, $3, $4, $5, $6, $7, $8, id FROM ml_models \
+    WHERE name = $9 AND version_key = $10"
+);
 
-/// A batch in one statement: each row's model id is joined in, and rows are inserted only if
-/// every row found its model version (`$10` is the batch length), so an unknown version inserts
-/// nothing (and is reported before a duplicate id, which would fail the insert).
-pub const STORE_PREDICTIONS: &str = "WITH input AS ( \
-        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::text[], \
-            $6::bool[], $7::float8[], $8::text[], $9::timestamptz[]) \
-        AS t(id, name, version_key, prediction, actual, correct, confidence, features, ts) \
+/// A batch in one statement ([`bind_prediction_arrays`], then `$9` names, `$10` version keys,
+/// `$11` the batch length): each row's model id is joined in, and rows are inserted only if every
+/// row found its model version, so an unknown version inserts nothing (and is reported before a
+/// duplicate id, which would fail the insert).
+pub const STORE_PREDICTIONS: &str = concat!(
+    "WITH input AS ( \
+        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], \
+            $6::float8[], $7::text[], $8::timestamptz[], $9::text[], $10::bytea[]) \
+        AS t(",
+    prediction_columns!(),
+    ", name, version_key) \
     ), resolved AS ( \
-        SELECT i.id, m.id AS model_id, i.prediction, i.actual, i.correct, i.confidence, \
-            i.features, i.ts \
-        FROM input i JOIN ml_models m ON m.name = i.name AND m.version_key = i.version_key \
+        SELECT ",
+    prediction_input!(),
+    ", m.id AS model_id FROM input i \
+        JOIN ml_models m ON m.name = i.name AND m.version_key = i.version_key \
     ) \
-    INSERT INTO ml_predictions (id, model_id, prediction, actual, correct, confidence, features, ts) \
-    SELECT * FROM resolved WHERE (SELECT count(*) FROM resolved) = $10";
+    INSERT INTO ml_predictions (",
+    prediction_columns!(),
+    ", model_id) SELECT * FROM resolved WHERE (SELECT count(*) FROM resolved) = $11"
+);
 
 /// The first (name, version_key) pair of the arrays that is not registered.
 pub const FIRST_UNKNOWN_VERSION: &str = "SELECT t.name, t.version_key \
@@ -83,50 +207,70 @@ pub const FIRST_UNKNOWN_VERSION: &str = "SELECT t.name, t.version_key \
     WHERE NOT EXISTS (SELECT 1 FROM ml_models m \
         WHERE m.name = t.name AND m.version_key = t.version_key) LIMIT 1";
 
-/// `correct` compares canonical JSON texts: equal texts are equal JSON.
-pub const RECORD_ACTUAL: &str =
-    "UPDATE ml_predictions SET actual = $2, correct = (prediction = $2) WHERE id = $1";
+/// Records a label (`$2` its canonical text, `$3` its match key): correct when the match keys
+/// are equal.
+pub const RECORD_ACTUAL: &str = "UPDATE ml_predictions SET actual = $2, \
+    correct = (coalesce(prediction_key, prediction) = $3) WHERE id = $1";
 
-/// Labels in one statement, applied only if every id exists (`$3` is the batch length).
+/// Labels in one statement (ids, texts, match keys), applied only if every id exists (`$4` is
+/// the batch length).
 pub const RECORD_ACTUALS: &str = "WITH input AS ( \
-        SELECT * FROM UNNEST($1::uuid[], $2::text[]) AS t(id, actual) \
+        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS t(id, actual, actual_key) \
     ), found AS ( \
         SELECT count(*) AS n FROM ml_predictions p JOIN input i ON p.id = i.id \
     ) \
-    UPDATE ml_predictions p SET actual = i.actual, correct = (p.prediction = i.actual) \
-    FROM input i WHERE p.id = i.id AND (SELECT n FROM found) = $3";
+    UPDATE ml_predictions p SET actual = i.actual, \
+        correct = (coalesce(p.prediction_key, p.prediction) = i.actual_key) \
+    FROM input i WHERE p.id = i.id AND (SELECT n FROM found) = $4";
 
 /// The first id of the array with no prediction.
 pub const FIRST_UNKNOWN_PREDICTION: &str = "SELECT t.id FROM UNNEST($1::uuid[]) AS t(id) \
     WHERE NOT EXISTS (SELECT 1 FROM ml_predictions p WHERE p.id = t.id) LIMIT 1";
 
-/// Reads the newest predictions of a model version, newest first.
-pub const RECENT: &str = "SELECT id, prediction, actual, confidence, features, ts \
-    FROM ml_predictions WHERE model_id = \
+/// Reads the newest predictions of a model version in a window (`$3` start, `$4` end, `$5`
+/// limit or NULL), newest first.
+pub const RECENT: &str = concat!(
+    "SELECT ",
+    prediction_columns!(),
+    " FROM ml_predictions WHERE model_id = \
     (SELECT id FROM ml_models WHERE name = $1 AND version_key = $2) \
-    ORDER BY ts DESC, id DESC LIMIT $3";
+    AND ts >= $3 AND ts < $4 ORDER BY ts DESC, id DESC LIMIT $5"
+);
 
-/// The model id (NULL when the version is not registered) and the counts over the newest `$3`
-/// entries of the covering partial index `ml_predictions_labelled`, in one round trip.
+/// The model id (NULL when the version is not registered) and the counts over at most `$5`
+/// entries of the covering partial index `ml_predictions_labelled` in a window (`$3` start,
+/// `$4` end), in one round trip.
 pub const ACCURACY: &str = "WITH m AS ( \
         SELECT id FROM ml_models WHERE name = $1 AND version_key = $2 \
     ) \
     SELECT (SELECT id FROM m), count(*), count(*) FILTER (WHERE correct) FROM ( \
         SELECT correct FROM ml_predictions WHERE model_id = (SELECT id FROM m) \
-        AND correct IS NOT NULL ORDER BY ts DESC, id DESC LIMIT $3 \
+        AND correct IS NOT NULL AND ts >= $3 AND ts < $4 ORDER BY ts DESC, id DESC LIMIT $5 \
     ) newest";
 
-/// Writes (or replaces) the baseline of a model version; nothing when it is not registered.
-pub const STORE_BASELINE: &str = "INSERT INTO ml_confidence_baselines \
-    (model_id, mean, std_dev, sample_count, updated_at) \
-    SELECT id, $3, $4, $5, $6 FROM ml_models WHERE name = $1 AND version_key = $2 \
-    ON CONFLICT (model_id) DO UPDATE SET mean = EXCLUDED.mean, std_dev = EXCLUDED.std_dev, \
-    sample_count = EXCLUDED.sample_count, updated_at = EXCLUDED.updated_at";
+/// Writes (or replaces) the baseline of a model version ([`bind_baseline`], then `$5` name and
+/// `$6` version key); nothing when it is not registered.
+pub const STORE_BASELINE: &str = concat!(
+    "INSERT INTO ml_confidence_baselines (",
+    baseline_columns!(),
+    ", model_id) SELECT $1, $2, $3, $4, id FROM ml_models WHERE name = $5 AND version_key = $6 \
+    ON CONFLICT (model_id) DO UPDATE SET (",
+    baseline_columns!(),
+    ") = (",
+    baseline_excluded!(),
+    ")"
+);
 
 /// Reads the baseline of a model version.
-pub const BASELINE: &str = "SELECT b.mean, b.std_dev, b.sample_count, b.updated_at \
-    FROM ml_models m JOIN ml_confidence_baselines b ON b.model_id = m.id \
-    WHERE m.name = $1 AND m.version_key = $2";
+pub const BASELINE: &str = concat!(
+    "SELECT ",
+    baseline_columns!(),
+    " FROM ml_confidence_baselines WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = $1 AND version_key = $2)"
+);
+
+/// The database's identity.
+pub const DATABASE_ID: &str = "SELECT id FROM ml_database";
 
 /// The last migration applied.
 pub const SCHEMA_VERSION: &str =
@@ -156,7 +300,7 @@ mod tests {
             ("baseline", super::BASELINE),
         ];
         let name_only = [("latest", super::LATEST), ("versions", super::VERSIONS)];
-        let name_key_limit = [("recent", super::RECENT), ("accuracy", super::ACCURACY)];
+        let name_key_window = [("recent", super::RECENT), ("accuracy", super::ACCURACY)];
         let mut plans = Vec::new();
         for (what, sql) in name_key {
             let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
@@ -169,9 +313,10 @@ mod tests {
             let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
             plans.push((what, q.bind("m").fetch_all(&mut conn).await.unwrap()));
         }
-        for (what, sql) in name_key_limit {
+        let (start, end) = (mlstore_core::time::MIN, mlstore_core::time::end_of_range());
+        for (what, sql) in name_key_window {
             let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
-            let q = q.bind("m").bind(&key).bind(100i64);
+            let q = q.bind("m").bind(&key).bind(start).bind(end).bind(100i64);
             plans.push((what, q.fetch_all(&mut conn).await.unwrap()));
         }
         let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(

@@ -5,17 +5,16 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
-use mlstore_core::json::canonical;
+use mlstore_core::json::{canonical, match_key};
 use mlstore_core::{
-    validate, Accuracy, Alias, ConfidenceBaseline, Error, Label, ModelMetadata, ModelName,
-    ModelRegistry, Prediction, PredictionStore, Result, Version,
+    validate, Accuracy, Alias, ConfidenceBaseline, DatabaseId, Error, Label, ModelMetadata,
+    ModelName, ModelRegistry, Prediction, PredictionStore, Result, Version, Window,
 };
 use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgRow;
-use sqlx::Row;
+
 use uuid::Uuid;
 
 use crate::config::PostgresConfig;
@@ -40,6 +39,11 @@ macro_rules! run {
 /// The migrations of `migrations/postgres`, embedded at build time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
+/// The schema version this build creates: the last of [`MIGRATOR`].
+pub fn latest_schema_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// The PostgreSQL store. Cheap to clone: clones share the pool.
 ///
 /// Every operation is one statement, so one round trip, and atomic: batches travel as arrays
@@ -48,7 +52,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 /// ```no_run
 /// # async fn demo() -> mlstore_core::Result<()> {
 /// use mlstore_postgres::{PostgresConfig, PostgresStore};
-/// let config = PostgresConfig::from_url("postgres://app:secret@db:5432/ml")?.max_connections(32);
+/// let config = PostgresConfig::from_url("postgres://app:secret@db:5432/ml")?.with_max_connections(32)?;
 /// let store = PostgresStore::connect(config).await?;
 /// # Ok(()) }
 /// ```
@@ -58,6 +62,7 @@ pub struct PostgresStore {
     config: PostgresConfig,
     errors: ErrorMap,
     schema_version: i64,
+    database_id: DatabaseId,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -65,6 +70,7 @@ impl fmt::Debug for PostgresStore {
         f.debug_struct("PostgresStore")
             .field("config", &self.config)
             .field("schema_version", &self.schema_version)
+            .field("database_id", &self.database_id)
             .finish_non_exhaustive()
     }
 }
@@ -89,13 +95,13 @@ impl PostgresStore {
         let options = config.connect_options()?;
         let pool = Arc::new(ConnPool::new(
             options,
-            config.max_connections,
-            config.acquire_timeout,
-            config.idle_timeout,
-            config.max_lifetime,
+            config.max_connections(),
+            config.acquire_timeout(),
+            config.idle_timeout(),
+            config.max_lifetime(),
             errors.clone(),
         ));
-        let mut conn = pool.open(config.acquire_timeout).await?;
+        let mut conn = pool.open(config.acquire_timeout()).await?;
         MIGRATOR
             .run_direct(None, &mut conn, false)
             .await
@@ -104,11 +110,16 @@ impl PostgresStore {
             .fetch_one(&mut conn)
             .await
             .map_err(|e| errors.map(e))?;
+        let database_id: uuid::Uuid = sqlx::query_scalar(sql::DATABASE_ID)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| errors.map(e))?;
         Ok(Self {
             pool,
             config,
             errors,
             schema_version,
+            database_id: DatabaseId::from_uuid(database_id),
         })
     }
 
@@ -151,47 +162,26 @@ impl PostgresStore {
     }
 
     fn metadata_from_row(&self, row: &PgRow) -> Result<ModelMetadata> {
-        let stored = (|| {
-            Ok::<_, sqlx::Error>(MetadataRow {
-                name: row.try_get(0)?,
-                version: row.try_get(1)?,
-                model_type: row.try_get(2)?,
-                configuration: row.try_get(3)?,
-                metrics: row.try_get(4)?,
-                tags: row.try_get(5)?,
-                description: row.try_get(6)?,
-                environment: row.try_get(7)?,
-                created_at: row.try_get(8)?,
-                deployed_at: row.try_get(9)?,
-            })
-        })()
-        .map_err(|e| self.map(e))?;
-        stored.decode(BACKEND)
+        sql::read_metadata(row, 0)
+            .map_err(|e| self.map(e))?
+            .decode(BACKEND)
     }
 }
 
 #[async_trait]
 impl ModelRegistry for PostgresStore {
+    fn database_id(&self) -> DatabaseId {
+        self.database_id
+    }
+
     async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
         let row = MetadataRow::encode(metadata);
-        run!(self, c => sqlx::query(sql::REGISTER)
-            .bind(&row.name)
-            .bind(&row.version)
-            .bind(metadata.version().sort_key())
-            .bind(&row.model_type)
-            .bind(&row.configuration)
-            .bind(&row.metrics)
-            .bind(&row.tags)
-            .bind(&row.description)
-            .bind(&row.environment)
-            .bind(row.created_at)
-            .bind(row.deployed_at)
-            .execute(c))
-        .map_err(|e| {
-            self.map(e)
-                .naming_conflict(|| Error::version_exists(metadata.name(), metadata.version()))
-        })
-        .map(drop)
+        run!(self, c => sql::bind_metadata(sqlx::query(sql::REGISTER), &row).execute(c))
+            .map_err(|e| {
+                self.map(e)
+                    .naming_conflict(|| Error::version_exists(metadata.name(), metadata.version()))
+            })
+            .map(drop)
     }
 
     async fn get(&self, name: &ModelName, version: &Version) -> Result<Option<ModelMetadata>> {
@@ -228,18 +218,8 @@ impl ModelRegistry for PostgresStore {
 
     async fn update(&self, metadata: &ModelMetadata) -> Result<()> {
         let row = MetadataRow::encode(metadata);
-        let done = run!(self, c => sqlx::query(sql::UPDATE)
-            .bind(&row.name)
-            .bind(metadata.version().sort_key())
-            .bind(&row.model_type)
-            .bind(&row.configuration)
-            .bind(&row.metrics)
-            .bind(&row.tags)
-            .bind(&row.description)
-            .bind(&row.environment)
-            .bind(row.deployed_at)
-            .execute(c))
-        .map_err(|e| self.map(e))?;
+        let done = run!(self, c => sql::bind_metadata(sqlx::query(sql::UPDATE), &row).execute(c))
+            .map_err(|e| self.map(e))?;
         changed_or_not_found(done.rows_affected(), metadata.name(), metadata.version())
     }
 
@@ -288,16 +268,9 @@ impl ModelRegistry for PostgresStore {
 impl PredictionStore for PostgresStore {
     async fn store_prediction(&self, prediction: &Prediction) -> Result<()> {
         let row = PredictionRow::encode(prediction);
-        let done = run!(self, c => sqlx::query(sql::STORE_PREDICTION)
-            .bind(row.id)
+        let done = run!(self, c => sql::bind_prediction(sqlx::query(sql::STORE_PREDICTION), &row)
             .bind(prediction.model().as_str())
             .bind(prediction.version().sort_key())
-            .bind(&row.prediction)
-            .bind(&row.actual)
-            .bind(row.correct)
-            .bind(row.confidence)
-            .bind(&row.features)
-            .bind(row.timestamp)
             .execute(c))
         .map_err(|e| {
             self.map(e)
@@ -316,50 +289,20 @@ impl PredictionStore for PostgresStore {
             return Ok(());
         }
         let n = predictions.len();
-        let (mut ids, mut names, mut keys) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut values, mut actuals, mut corrects) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut confidences, mut features, mut timestamps) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::<DateTime<Utc>>::with_capacity(n),
-        );
-        for p in predictions {
-            let row = PredictionRow::encode(p);
-            ids.push(row.id);
-            names.push(p.model().as_str());
-            keys.push(p.version().sort_key());
-            values.push(row.prediction);
-            actuals.push(row.actual);
-            corrects.push(row.correct);
-            confidences.push(row.confidence);
-            features.push(row.features);
-            timestamps.push(row.timestamp);
-        }
-        let done = run!(self, c => sqlx::query(sql::STORE_PREDICTIONS)
-            .bind(&ids)
+        let rows: Vec<PredictionRow> = predictions.iter().map(PredictionRow::encode).collect();
+        let names: Vec<&str> = predictions.iter().map(|p| p.model().as_str()).collect();
+        let keys: Vec<Vec<u8>> = predictions.iter().map(|p| p.version().sort_key()).collect();
+        let done =
+            run!(self, c => sql::bind_prediction_arrays(sqlx::query(sql::STORE_PREDICTIONS), &rows)
             .bind(&names)
             .bind(&keys)
-            .bind(&values)
-            .bind(&actuals)
-            .bind(&corrects)
-            .bind(&confidences)
-            .bind(&features)
-            .bind(&timestamps)
             .bind(n as i64)
             .execute(c))
-        .map_err(|e| {
-            self.map(e).naming_conflict(|| {
-                Error::already_exists("a prediction id of the batch is already stored")
-            })
-        })?;
+            .map_err(|e| {
+                self.map(e).naming_conflict(|| {
+                    Error::already_exists("a prediction id of the batch is already stored")
+                })
+            })?;
         if done.rows_affected() == n as u64 {
             return Ok(());
         }
@@ -395,6 +338,7 @@ impl PredictionStore for PostgresStore {
         let done = run!(self, c => sqlx::query(sql::RECORD_ACTUAL)
             .bind(label.id())
             .bind(canonical(label.actual()))
+            .bind(match_key(label.actual()))
             .execute(c))
         .map_err(|e| self.map(e))?;
         if done.rows_affected() == 0 {
@@ -410,9 +354,11 @@ impl PredictionStore for PostgresStore {
         }
         let ids: Vec<Uuid> = labels.iter().map(Label::id).collect();
         let actuals: Vec<String> = labels.iter().map(|l| canonical(l.actual())).collect();
+        let keys: Vec<String> = labels.iter().map(|l| match_key(l.actual())).collect();
         let done = run!(self, c => sqlx::query(sql::RECORD_ACTUALS)
             .bind(&ids)
             .bind(&actuals)
+            .bind(&keys)
             .bind(labels.len() as i64)
             .execute(c))
         .map_err(|e| self.map(e))?;
@@ -434,14 +380,16 @@ impl PredictionStore for PostgresStore {
         &self,
         model: &ModelName,
         version: &Version,
-        limit: usize,
+        window: Window,
     ) -> Result<Vec<Prediction>> {
-        validate::recent_limit(limit)?;
+        let bounds = window.for_rows()?;
         let key = version.sort_key();
         let rows = run!(self, c => sqlx::query(sql::RECENT)
             .bind(model.as_str())
             .bind(&key)
-            .bind(limit as i64)
+            .bind(bounds.start)
+            .bind(bounds.end)
+            .bind(bounds.sql_limit())
             .fetch_all(c))
         .map_err(|e| self.map(e))?;
         if rows.is_empty() {
@@ -456,19 +404,9 @@ impl PredictionStore for PostgresStore {
         }
         rows.iter()
             .map(|r| {
-                let stored = (|| {
-                    Ok::<_, sqlx::Error>(PredictionRow {
-                        id: r.try_get(0)?,
-                        prediction: r.try_get(1)?,
-                        actual: r.try_get(2)?,
-                        correct: None,
-                        confidence: r.try_get(3)?,
-                        features: r.try_get(4)?,
-                        timestamp: r.try_get(5)?,
-                    })
-                })()
-                .map_err(|e| self.map(e))?;
-                stored.decode(model, version, BACKEND)
+                sql::read_prediction(r, 0)
+                    .map_err(|e| self.map(e))?
+                    .decode(model, version, BACKEND)
             })
             .collect()
     }
@@ -477,14 +415,16 @@ impl PredictionStore for PostgresStore {
         &self,
         model: &ModelName,
         version: &Version,
-        window: usize,
+        window: Window,
     ) -> Result<Accuracy> {
-        validate::accuracy_window(window)?;
+        let bounds = window.for_aggregate()?;
         let (model_id, total, correct): (Option<i64>, i64, i64) =
             run!(self, c => sqlx::query_as(sql::ACCURACY)
             .bind(model.as_str())
             .bind(version.sort_key())
-            .bind(window as i64)
+            .bind(bounds.start)
+            .bind(bounds.end)
+            .bind(bounds.sql_limit())
             .fetch_one(c))
             .map_err(|e| self.map(e))?;
         if model_id.is_none() {
@@ -495,13 +435,9 @@ impl PredictionStore for PostgresStore {
 
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
         let row = BaselineRow::encode(baseline);
-        let done = run!(self, c => sqlx::query(sql::STORE_BASELINE)
+        let done = run!(self, c => sql::bind_baseline(sqlx::query(sql::STORE_BASELINE), &row)
             .bind(baseline.model().as_str())
             .bind(baseline.version().sort_key())
-            .bind(row.mean)
-            .bind(row.std_dev)
-            .bind(row.sample_count)
-            .bind(row.updated_at)
             .execute(c))
         .map_err(|e| self.map(e))?;
         changed_or_not_found(done.rows_affected(), baseline.model(), baseline.version())
@@ -512,20 +448,15 @@ impl PredictionStore for PostgresStore {
         model: &ModelName,
         version: &Version,
     ) -> Result<Option<ConfidenceBaseline>> {
-        let row: Option<(f64, f64, i64, DateTime<Utc>)> =
-            run!(self, c => sqlx::query_as(sql::BASELINE)
+        let row = run!(self, c => sqlx::query(sql::BASELINE)
             .bind(model.as_str())
             .bind(version.sort_key())
             .fetch_optional(c))
-            .map_err(|e| self.map(e))?;
-        row.map(|(mean, std_dev, sample_count, updated_at)| {
-            BaselineRow {
-                mean,
-                std_dev,
-                sample_count,
-                updated_at,
-            }
-            .decode(model, version, BACKEND)
+        .map_err(|e| self.map(e))?;
+        row.map(|r| {
+            sql::read_baseline(&r, 0)
+                .map_err(|e| self.map(e))?
+                .decode(model, version, BACKEND)
         })
         .transpose()
     }

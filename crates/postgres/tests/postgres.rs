@@ -56,7 +56,8 @@ async fn connection_refused_is_unavailable_and_never_shows_the_password() {
     let url = format!("postgres://app:hunter2-s3cret@127.0.0.1:{port}/ml");
     let config = PostgresConfig::from_url(&url)
         .unwrap()
-        .acquire_timeout(Duration::from_millis(500));
+        .with_acquire_timeout(Duration::from_millis(500))
+        .unwrap();
     assert!(!format!("{config:?} {config}").contains("hunter2"));
     let err = PostgresStore::connect(config).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
@@ -70,13 +71,50 @@ async fn connection_refused_is_unavailable_and_never_shows_the_password() {
     assert!(!chain.contains("hunter2"), "{chain}");
 }
 
+/// A wrong password and an unknown database are configuration errors (not retryable), and the
+/// message never shows the password.
+#[tokio::test]
+async fn failed_authentication_is_a_configuration_error() {
+    let (url, store) = fresh_store().await;
+    let role = mlstore_testkit::PASSWORD_ROLE;
+    let create = format!(
+        "DO $$ BEGIN CREATE ROLE {role} LOGIN PASSWORD 'right-pw'; \
+         EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(&mut *store.acquire().await.unwrap())
+        .await
+        .unwrap();
+    let host = url.split('@').nth(1).expect("testkit URLs have a user");
+    let wrong = format!("postgres://{role}:wrong-pw-hunter2@{host}");
+    match PostgresStore::connect_url(&wrong).await {
+        Ok(_) => println!(
+            "skipped the wrong-password check: the server at {} trusts every password \
+             (not the testkit's server, which requires one from {role})",
+            mlstore_core::redact_url(&url)
+        ),
+        Err(err) => {
+            assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+            assert!(!err.is_retryable());
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+        }
+    }
+    let base = url.rsplit_once('/').expect("a database in the URL").0;
+    let err = PostgresStore::connect_url(&format!("{base}/no_such_database_here"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration, "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_pool_is_unavailable() {
     let url = mlstore_testkit::fresh_postgres_url().await;
     let config = PostgresConfig::from_url(&url)
         .unwrap()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_millis(300));
+        .with_max_connections(1)
+        .unwrap()
+        .with_acquire_timeout(Duration::from_millis(300))
+        .unwrap();
     let store = PostgresStore::connect(config).await.unwrap();
     let held = store.acquire().await.unwrap();
     let err = store
@@ -113,7 +151,10 @@ async fn a_newer_schema_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_query_does_not_poison_the_pool() {
     let url = mlstore_testkit::fresh_postgres_url().await;
-    let config = PostgresConfig::from_url(&url).unwrap().max_connections(1);
+    let config = PostgresConfig::from_url(&url)
+        .unwrap()
+        .with_max_connections(1)
+        .unwrap();
     let store = PostgresStore::connect(config).await.unwrap();
     {
         let mut conn = store.acquire().await.unwrap();

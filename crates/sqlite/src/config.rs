@@ -37,35 +37,30 @@ impl Synchronous {
     }
 }
 
-/// Options of [`crate::SqliteStore`].
+/// Options of [`crate::SqliteStore`]. Fields are private and every setter checks its value, so
+/// a configuration can never be put into a state the store cannot run with.
 ///
 /// | option | default | meaning |
 /// |---|---|---|
 /// | `location` | (required) | file path, or in memory |
 /// | `synchronous` | `Normal` | see [`Synchronous`] |
-/// | `busy_timeout` | 5 s | how long a write waits for another process holding the write lock before it returns [`Error::Unavailable`] |
-/// | `max_readers` | 8 | read connections kept open for concurrent reads (WAL readers never wait for the writer) |
+/// | `busy_timeout` | 5 s | how long a write (and opening a database another process is migrating) waits for another process holding the write lock before it returns [`Error::Unavailable`] |
+/// | `max_readers` | 8 | read connections kept open for concurrent reads (WAL readers never wait for the writer); at least 1 |
 /// | `statement_cache_capacity` | 64 | prepared statements cached per connection |
 ///
 /// ```
 /// use mlstore_sqlite::{SqliteConfig, Synchronous};
-/// let config = SqliteConfig::from_url("sqlite://./models.db?synchronous=full").unwrap();
-/// assert_eq!(config.synchronous, Synchronous::Full);
+/// let config = SqliteConfig::from_url("SQLite://./models.db?synchronous=full").unwrap();
+/// assert_eq!(config.synchronous(), Synchronous::Full);
+/// assert!(SqliteConfig::in_memory().with_max_readers(0).is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct SqliteConfig {
-    /// Where the database lives.
-    pub location: Location,
-    /// What a commit waits for.
-    pub synchronous: Synchronous,
-    /// How long a write waits for another process's write lock.
-    pub busy_timeout: Duration,
-    /// Most read connections open at once (file databases; an in-memory database has one
-    /// connection).
-    pub max_readers: usize,
-    /// Prepared statements cached per connection.
-    pub statement_cache_capacity: usize,
+    location: Location,
+    synchronous: Synchronous,
+    busy_timeout: Duration,
+    max_readers: usize,
+    statement_cache_capacity: usize,
 }
 
 impl SqliteConfig {
@@ -89,43 +84,90 @@ impl SqliteConfig {
         }
     }
 
-    /// Sets [`SqliteConfig::synchronous`].
+    /// Where the database lives.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// What a commit waits for.
+    pub fn synchronous(&self) -> Synchronous {
+        self.synchronous
+    }
+
+    /// How long a write waits for another process's write lock.
+    pub fn busy_timeout(&self) -> Duration {
+        self.busy_timeout
+    }
+
+    /// Most read connections open at once (file databases; an in-memory database has one
+    /// connection).
+    pub fn max_readers(&self) -> usize {
+        self.max_readers
+    }
+
+    /// Prepared statements cached per connection.
+    pub fn statement_cache_capacity(&self) -> usize {
+        self.statement_cache_capacity
+    }
+
+    /// Sets what a commit waits for.
     #[must_use]
-    pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
+    pub fn with_synchronous(mut self, synchronous: Synchronous) -> Self {
         self.synchronous = synchronous;
         self
     }
 
-    /// Sets [`SqliteConfig::busy_timeout`].
+    /// Sets how long a write waits for another process's write lock.
     #[must_use]
-    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+    pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
     }
 
-    /// Sets [`SqliteConfig::max_readers`] (at least 1).
+    /// Sets the most read connections open at once.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for 0 (no read could ever run).
+    pub fn with_max_readers(mut self, max_readers: usize) -> Result<Self> {
+        if max_readers == 0 {
+            return Err(Error::configuration(
+                "sqlite max_readers is 0: at least one read connection is needed",
+            ));
+        }
+        self.max_readers = max_readers;
+        Ok(self)
+    }
+
+    /// Sets the prepared statements cached per connection (0 caches none: every call prepares
+    /// its statement again, several times slower).
     #[must_use]
-    pub fn max_readers(mut self, max_readers: usize) -> Self {
-        self.max_readers = max_readers.max(1);
+    pub fn with_statement_cache_capacity(mut self, capacity: usize) -> Self {
+        self.statement_cache_capacity = capacity;
         self
     }
 
-    /// Parses a `sqlite:` URL.
+    /// Parses a `sqlite:` URL. The scheme is case-insensitive (`SQLITE://`); option values are
+    /// percent-decoded.
     ///
     /// Accepted forms: `sqlite::memory:`, `sqlite://PATH` (relative `sqlite://./data/ml.db` or
     /// absolute `sqlite:///var/lib/ml.db`) and `sqlite:PATH`, each optionally followed by
-    /// `?synchronous=normal|full`, `&busy_timeout_ms=N`, `&max_readers=N`.
+    /// `?synchronous=normal|full`, `&busy_timeout_ms=N`, `&max_readers=N`. The path is taken
+    /// as written (a general URL parser would read `./data` as a host name).
     ///
     /// # Errors
     /// [`Error::Configuration`] for another scheme, an empty path, or an unknown or malformed
     /// option.
     pub fn from_url(url: &str) -> Result<Self> {
-        let rest = url.strip_prefix("sqlite:").ok_or_else(|| {
+        let not_sqlite = || {
             Error::configuration(format!(
                 "{:?} is not a sqlite: URL (expected sqlite://PATH or sqlite::memory:)",
                 mlstore_core::redact_url(url)
             ))
-        })?;
+        };
+        let (scheme, rest) = url.split_once(':').ok_or_else(not_sqlite)?;
+        if !scheme.eq_ignore_ascii_case("sqlite") {
+            return Err(not_sqlite());
+        }
         let (target, query) = match rest.split_once('?') {
             Some((t, q)) => (t, Some(q)),
             None => (rest, None),
@@ -142,16 +184,12 @@ impl SqliteConfig {
                 Self::file(path)
             }
         };
-        for pair in query
-            .into_iter()
-            .flat_map(|q| q.split('&'))
-            .filter(|p| !p.is_empty())
-        {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let options = query.map(|q| url::form_urlencoded::parse(q.as_bytes()));
+        for (key, value) in options.into_iter().flatten() {
             let bad = |what: &str| {
                 Error::configuration(format!("sqlite URL option {key}={value:?}: {what}"))
             };
-            match key {
+            match key.as_ref() {
                 "synchronous" => {
                     config.synchronous = match value.to_ascii_lowercase().as_str() {
                         "normal" => Synchronous::Normal,
@@ -165,10 +203,9 @@ impl SqliteConfig {
                 }
                 "max_readers" => {
                     let n: usize = value.parse().map_err(|_| bad("expected a number"))?;
-                    if n == 0 {
-                        return Err(bad("must be at least 1"));
-                    }
-                    config.max_readers = n;
+                    config = config
+                        .with_max_readers(n)
+                        .map_err(|_| bad("must be at least 1"))?;
                 }
                 _ => {
                     return Err(bad(
@@ -215,17 +252,23 @@ mod tests {
             ("sqlite://./mlstore.db", file("./mlstore.db")),
             ("sqlite:///var/lib/ml.db", file("/var/lib/ml.db")),
             ("sqlite:relative.db", file("relative.db")),
+            ("SQLITE:///path/x.db", file("/path/x.db")),
+            ("SQLite::memory:", Location::Memory),
         ];
         for (url, want) in cases {
             assert_eq!(SqliteConfig::from_url(url).unwrap().location, want, "{url}");
         }
         let c = SqliteConfig::from_url(
-            "sqlite://x.db?synchronous=FULL&busy_timeout_ms=10&max_readers=2",
+            "sqlite://x.db?synchronous=FULL&busy_timeout_ms=%31%30&max_readers=2",
         )
         .unwrap();
-        assert_eq!(c.synchronous, Synchronous::Full);
-        assert_eq!(c.busy_timeout, Duration::from_millis(10));
-        assert_eq!(c.max_readers, 2);
+        assert_eq!(c.synchronous(), Synchronous::Full);
+        assert_eq!(
+            c.busy_timeout(),
+            Duration::from_millis(10),
+            "percent-decoded"
+        );
+        assert_eq!(c.max_readers(), 2);
     }
 
     #[test]

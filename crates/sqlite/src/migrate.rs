@@ -29,11 +29,18 @@ impl Migration {
 }
 
 /// Every migration this build knows, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial",
-    sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial",
+        sql: include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "database_id_and_match_keys",
+        sql: include_str!("../../../migrations/sqlite/0002_database_id_and_match_keys.sql"),
+    },
+];
 
 /// The schema version this build creates.
 pub fn latest_version() -> i64 {

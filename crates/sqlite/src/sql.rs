@@ -1,42 +1,252 @@
-//! Every SQL statement the SQLite store runs, in one place, public so that benchmarks can run the
-//! same statements on a raw connection. All are parameterised; `?1`... are
-//! bound by the store.
+//! Every SQL statement the SQLite store runs, and the shape of every row it reads or writes, in
+//! one place; public so that benchmarks run the same statements, bound the same way, on a raw
+//! connection. All statements are parameterised.
 //!
 //! Model versions are addressed by `(name, version_key)`, the unique index, so every lookup is
 //! one index seek. `version_key` is `mlstore_core::Version::sort_key`.
+//!
+//! # Row shapes
+//! Each table's columns are listed once, in a [`table!`] invocation naming the fields of the
+//! `mlstore_core::codec` row type, which are the column names. The statements' column lists and
+//! placeholders, the decoder ([`read_metadata`], ...) and the parameters ([`metadata_params`],
+//! ...) are generated from that list: the decoder builds the row with a struct literal and the
+//! binder destructures it, so a column added to a row type and not here fails to compile, and
+//! columns can never be read or bound out of order.
 
-/// A model row's columns, in the order `store::metadata_from_row` decodes them.
-macro_rules! model_select {
-    ($tail:literal) => {
-        concat!(
-            "SELECT name, version, model_type, configuration, metrics, tags, description, ",
-            "environment, created_at, deployed_at FROM ml_models ",
-            $tail
-        )
+use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
+use mlstore_core::time::{from_micros, to_micros};
+use mlstore_core::Timestamp;
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::Row;
+use uuid::Uuid;
+
+/// How a field of a row type is stored in a SQLite column.
+pub trait Column: Sized {
+    /// The value to bind.
+    fn to_sql(&self) -> ToSqlOutput<'_>;
+    /// The value of column `i` of `row`.
+    ///
+    /// # Errors
+    /// When the column holds another type (the database was changed by another program).
+    fn from_row(row: &Row<'_>, i: usize) -> rusqlite::Result<Self>;
+}
+
+impl Column for String {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Borrowed(ValueRef::Text(self.as_bytes()))
+    }
+    fn from_row(row: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        row.get(i)
+    }
+}
+
+impl Column for Vec<u8> {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Borrowed(ValueRef::Blob(self))
+    }
+    fn from_row(row: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        row.get(i)
+    }
+}
+
+impl Column for f64 {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Owned(Value::Real(*self))
+    }
+    fn from_row(row: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        row.get(i)
+    }
+}
+
+impl Column for i64 {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Owned(Value::Integer(*self))
+    }
+    fn from_row(row: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        row.get(i)
+    }
+}
+
+impl Column for bool {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Owned(Value::Integer(i64::from(*self)))
+    }
+    fn from_row(row: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        row.get(i)
+    }
+}
+
+/// Microseconds since the Unix epoch, an `INTEGER`.
+impl Column for Timestamp {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Owned(Value::Integer(to_micros(self)))
+    }
+    fn from_row(row: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        let micros: i64 = row.get(i)?;
+        from_micros(micros).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Integer, e.into())
+        })
+    }
+}
+
+/// The 16 bytes of the UUID, a `BLOB`.
+impl Column for Uuid {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        ToSqlOutput::Borrowed(ValueRef::Blob(self.as_bytes()))
+    }
+    fn from_row(row: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        row.get::<_, [u8; 16]>(i).map(Uuid::from_bytes)
+    }
+}
+
+impl<T: Column> Column for Option<T> {
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        match self {
+            Some(value) => value.to_sql(),
+            None => ToSqlOutput::Owned(Value::Null),
+        }
+    }
+    fn from_row(row: &Row<'_>, i: usize) -> rusqlite::Result<Self> {
+        match row.get_ref(i)? {
+            ValueRef::Null => Ok(None),
+            _ => T::from_row(row, i).map(Some),
+        }
+    }
+}
+
+/// Replaces one token by an expression (to repeat a placeholder once per column).
+macro_rules! each {
+    ($_column:tt, $text:expr) => {
+        $text
     };
 }
 
+/// Declares the columns of a row type, by field name; see the module docs.
+macro_rules! table {
+    (
+        $row:ident: $columns:ident, $placeholders:ident, $excluded:ident,
+        $(#[$read_doc:meta])* $read:ident,
+        $(#[$params_doc:meta])* $params:ident { $first:ident $(, $field:ident)* $(,)? }
+    ) => {
+        macro_rules! $columns {
+            () => {
+                concat!(stringify!($first) $(, ", ", stringify!($field))*)
+            };
+        }
+        macro_rules! $placeholders {
+            () => {
+                concat!("?" $(, each!($field, ", ?"))*)
+            };
+        }
+        #[allow(unused_macros)]
+        macro_rules! $excluded {
+            () => {
+                concat!("excluded.", stringify!($first) $(, ", excluded.", stringify!($field))*)
+            };
+        }
+
+        $(#[$read_doc])*
+        ///
+        /// # Errors
+        /// When a column holds another type than the row's field.
+        pub fn $read(row: &Row<'_>, first: usize) -> rusqlite::Result<$row> {
+            let mut next = first..;
+            let mut column = || next.next().expect("unbounded range");
+            Ok($row {
+                $first: Column::from_row(row, column())?,
+                $($field: Column::from_row(row, column())?,)*
+            })
+        }
+
+        $(#[$params_doc])*
+        pub fn $params(row: &$row) -> Vec<ToSqlOutput<'_>> {
+            let $row { $first, $($field),* } = row;
+            vec![$first.to_sql() $(, $field.to_sql())*]
+        }
+    };
+}
+
+table!(MetadataRow: metadata_columns, metadata_placeholders, metadata_excluded,
+    /// Reads a model version's columns, starting at column `first`.
+    read_metadata,
+    /// A model version's columns, in the order of `metadata_columns!()`.
+    metadata_params {
+        name, version, version_key, model_type, configuration, metrics, tags, description,
+        environment, created_at, deployed_at,
+    }
+);
+
+table!(PredictionRow: prediction_columns, prediction_placeholders, prediction_excluded,
+    /// Reads a prediction's columns, starting at column `first`.
+    read_prediction,
+    /// A prediction's columns, in the order of `prediction_columns!()`.
+    prediction_params {
+        id, prediction, prediction_key, actual, correct, confidence, features, ts,
+    }
+);
+
+table!(BaselineRow: baseline_columns, baseline_placeholders, baseline_excluded,
+    /// Reads a baseline's columns, starting at column `first`.
+    read_baseline,
+    /// A baseline's columns, in the order of `baseline_columns!()`.
+    baseline_params {
+        mean, std_dev, sample_count, updated_at,
+    }
+);
+
+/// The bounds of a [`mlstore_core::Window`] as bound by the window statements: start and end in
+/// microseconds, and the limit (`-1`: none, SQLite's "no limit").
+pub fn window_params(bounds: &mlstore_core::Bounds) -> [i64; 3] {
+    [
+        to_micros(&bounds.start),
+        to_micros(&bounds.end),
+        bounds.sql_limit().unwrap_or(-1),
+    ]
+}
+
 /// Registers a model version.
-pub const REGISTER: &str = "INSERT INTO ml_models (name, version, version_key, model_type, \
-    configuration, metrics, tags, description, environment, created_at, deployed_at) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+pub const REGISTER: &str = concat!(
+    "INSERT INTO ml_models (",
+    metadata_columns!(),
+    ") VALUES (",
+    metadata_placeholders!(),
+    ")"
+);
 
 /// Reads one model version.
-pub const GET: &str = model_select!("WHERE name = ?1 AND version_key = ?2");
+pub const GET: &str = concat!(
+    "SELECT ",
+    metadata_columns!(),
+    " FROM ml_models WHERE name = ?1 AND version_key = ?2"
+);
 
 /// Reads the version of a name with the greatest `version_key` (SemVer precedence).
-pub const LATEST: &str = model_select!("WHERE name = ?1 ORDER BY version_key DESC LIMIT 1");
+pub const LATEST: &str = concat!(
+    "SELECT ",
+    metadata_columns!(),
+    " FROM ml_models WHERE name = ?1 ORDER BY version_key DESC LIMIT 1"
+);
 
 /// Reads every version of a name, ascending.
-pub const VERSIONS: &str = model_select!("WHERE name = ?1 ORDER BY version_key");
+pub const VERSIONS: &str = concat!(
+    "SELECT ",
+    metadata_columns!(),
+    " FROM ml_models WHERE name = ?1 ORDER BY version_key"
+);
 
 /// Lists the names that have versions, by their bytes.
 pub const LIST_MODELS: &str = "SELECT DISTINCT name FROM ml_models ORDER BY name";
 
-/// Replaces the mutable columns of a model version.
-pub const UPDATE: &str = "UPDATE ml_models SET model_type = ?3, configuration = ?4, \
-    metrics = ?5, tags = ?6, description = ?7, environment = ?8, deployed_at = ?9 \
-    WHERE name = ?1 AND version_key = ?2";
+/// Replaces the columns of a model version (bound like [`REGISTER`]) except `created_at`,
+/// which keeps the registration time: of two assignments to one column, SQLite applies the
+/// rightmost.
+pub const UPDATE: &str = concat!(
+    "UPDATE ml_models SET (",
+    metadata_columns!(),
+    ") = (",
+    metadata_placeholders!(),
+    "), created_at = created_at WHERE name = ?1 AND version_key = ?3"
+);
 
 /// Predictions, the baseline and aliases go with the row (ON DELETE CASCADE).
 pub const DELETE: &str = "DELETE FROM ml_models WHERE name = ?1 AND version_key = ?2";
@@ -56,48 +266,92 @@ pub const RESOLVE_ALIAS: &str = "SELECT m.version FROM ml_model_aliases a \
 /// Removes an alias.
 pub const REMOVE_ALIAS: &str = "DELETE FROM ml_model_aliases WHERE name = ?1 AND alias = ?2";
 
-/// One prediction whose model id is looked up in the same statement: no row is inserted when the
-/// model version does not exist.
-pub const STORE_PREDICTION: &str = "INSERT INTO ml_predictions \
-    (id, model_id, prediction, actual, correct, confidence, features, ts) \
-    SELECT ?1, id, ?4, ?5, ?6, ?7, ?8, ?9 FROM ml_models WHERE name = ?2 AND version_key = ?3";
+/// One prediction (bound as [`prediction_params`], then name and version key) whose model id is
+/// looked up in the same statement: no row is inserted when the model version does not exist.
+pub const STORE_PREDICTION: &str = concat!(
+    "INSERT INTO ml_predictions (",
+    prediction_columns!(),
+    ", model_id) SELECT ",
+    prediction_placeholders!(),
+    ", id FROM ml_models WHERE name = ? AND version_key = ?"
+);
 
-/// One prediction of a batch, with the model id already resolved.
-pub const INSERT_PREDICTION: &str = "INSERT INTO ml_predictions \
-    (id, model_id, prediction, actual, correct, confidence, features, ts) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+/// One prediction of a batch ([`prediction_params`], then the model id already resolved).
+pub const INSERT_PREDICTION: &str = concat!(
+    "INSERT INTO ml_predictions (",
+    prediction_columns!(),
+    ", model_id) VALUES (",
+    prediction_placeholders!(),
+    ", ?)"
+);
 
-/// `correct` compares canonical JSON texts: equal texts are equal JSON.
-pub const RECORD_ACTUAL: &str =
-    "UPDATE ml_predictions SET actual = ?2, correct = (prediction = ?2) WHERE id = ?1";
+/// Records a label (`?2` its canonical text, `?3` its match key): correct when the match keys
+/// are equal.
+pub const RECORD_ACTUAL: &str = "UPDATE ml_predictions SET actual = ?2, \
+    correct = (coalesce(prediction_key, prediction) = ?3) WHERE id = ?1";
 
-/// Reads the newest predictions of a model version, newest first.
-pub const RECENT: &str = "SELECT id, prediction, actual, confidence, features, ts \
-    FROM ml_predictions WHERE model_id = \
+/// Reads the newest predictions of a model version in a window (`?3` start, `?4` end, `?5` limit:
+/// [`window_params`]), newest first.
+pub const RECENT: &str = concat!(
+    "SELECT ",
+    prediction_columns!(),
+    " FROM ml_predictions WHERE model_id = \
     (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2) \
-    ORDER BY ts DESC, id DESC LIMIT ?3";
+    AND ts >= ?3 AND ts < ?4 ORDER BY ts DESC, id DESC LIMIT ?5"
+);
 
-/// Reads `?3` entries of the covering partial index `ml_predictions_labelled`.
+/// Reads at most `?5` entries of the covering partial index `ml_predictions_labelled` in a
+/// window ([`window_params`]).
 pub const ACCURACY: &str = "SELECT count(*), coalesce(sum(correct), 0) FROM \
     (SELECT correct FROM ml_predictions WHERE model_id = \
     (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2) \
-    AND correct IS NOT NULL ORDER BY ts DESC, id DESC LIMIT ?3)";
+    AND correct IS NOT NULL AND ts >= ?3 AND ts < ?4 ORDER BY ts DESC, id DESC LIMIT ?5)";
 
-/// Writes (or replaces) the baseline of a model version; nothing when it is not registered.
-pub const STORE_BASELINE: &str = "INSERT INTO ml_confidence_baselines \
-    (model_id, mean, std_dev, sample_count, updated_at) \
-    SELECT id, ?3, ?4, ?5, ?6 FROM ml_models WHERE name = ?1 AND version_key = ?2 \
-    ON CONFLICT (model_id) DO UPDATE SET mean = excluded.mean, std_dev = excluded.std_dev, \
-    sample_count = excluded.sample_count, updated_at = excluded.updated_at";
+/// Writes (or replaces) the baseline of a model version ([`baseline_params`], then name and
+/// version key); nothing when it is not registered.
+pub const STORE_BASELINE: &str = concat!(
+    "INSERT INTO ml_confidence_baselines (",
+    baseline_columns!(),
+    ", model_id) SELECT ",
+    baseline_placeholders!(),
+    ", id FROM ml_models WHERE name = ? AND version_key = ? \
+    ON CONFLICT (model_id) DO UPDATE SET (",
+    baseline_columns!(),
+    ") = (",
+    baseline_excluded!(),
+    ")"
+);
 
 /// Reads the baseline of a model version.
-pub const BASELINE: &str = "SELECT b.mean, b.std_dev, b.sample_count, b.updated_at \
-    FROM ml_models m JOIN ml_confidence_baselines b ON b.model_id = m.id \
-    WHERE m.name = ?1 AND m.version_key = ?2";
+pub const BASELINE: &str = concat!(
+    "SELECT ",
+    baseline_columns!(),
+    " FROM ml_confidence_baselines WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2)"
+);
+
+/// The database's identity.
+pub const DATABASE_ID: &str = "SELECT id FROM ml_database";
 
 #[cfg(test)]
 mod tests {
     use rusqlite::Connection;
+
+    #[test]
+    fn statements_prepare() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::migrate::run(&mut conn).unwrap();
+        for sql in [
+            super::REGISTER,
+            super::UPDATE,
+            super::STORE_PREDICTION,
+            super::INSERT_PREDICTION,
+            super::STORE_BASELINE,
+            super::RECENT,
+        ] {
+            conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
 
     /// The plan of every read: index seeks only, never a scan of a table, never a sort.
     #[test]
@@ -110,8 +364,8 @@ mod tests {
             ("versions", super::VERSIONS, 1),
             ("model id", super::MODEL_ID, 2),
             ("resolve alias", super::RESOLVE_ALIAS, 2),
-            ("recent", super::RECENT, 3),
-            ("accuracy", super::ACCURACY, 3),
+            ("recent", super::RECENT, 5),
+            ("accuracy", super::ACCURACY, 5),
             ("baseline", super::BASELINE, 2),
             ("list models", super::LIST_MODELS, 0),
         ];

@@ -20,14 +20,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
-use mlstore_core::json::canonical;
-use mlstore_core::time::{from_micros, to_micros};
+use mlstore_core::json::{canonical, match_key};
 use mlstore_core::{
-    validate, Accuracy, Alias, ConfidenceBaseline, Error, Label, ModelMetadata, ModelName,
-    ModelRegistry, Prediction, PredictionStore, Result, Version,
+    validate, Accuracy, Alias, ConfidenceBaseline, DatabaseId, Error, Label, ModelMetadata,
+    ModelName, ModelRegistry, Prediction, PredictionStore, Result, Version, Window,
 };
+use rusqlite::types::ToSqlOutput;
 use rusqlite::{
-    params, Connection, OpenFlags, OptionalExtension, Params, Row, TransactionBehavior,
+    params, params_from_iter, Connection, OpenFlags, OptionalExtension, Params, Row,
+    TransactionBehavior,
 };
 use serde_json::Value;
 use tokio::sync::{Mutex, Semaphore};
@@ -63,6 +64,7 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Option<ReaderPool>,
     schema_version: i64,
+    database_id: DatabaseId,
     // Declared last: the directory is removed after the connections above are closed.
     _temp_dir: Option<tempfile::TempDir>,
 }
@@ -72,6 +74,7 @@ impl fmt::Debug for SqliteStore {
         f.debug_struct("SqliteStore")
             .field("config", &self.inner.config)
             .field("schema_version", &self.inner.schema_version)
+            .field("database_id", &self.inner.database_id)
             .finish_non_exhaustive()
     }
 }
@@ -218,7 +221,7 @@ impl SqliteStore {
         f: impl FnMut(&mut Connection) -> Result<T>,
     ) -> Result<T> {
         let mut conn = self.inner.writer.lock().await;
-        let timeout = self.inner.config.busy_timeout;
+        let timeout = self.inner.config.busy_timeout();
         let result = if heavy {
             blocking(|| with_busy_retry(&mut conn, timeout, f))
         } else {
@@ -230,7 +233,7 @@ impl SqliteStore {
 
     /// Runs `f` on a read connection (the writer's, for an in-memory database).
     async fn read<T>(&self, mut f: impl FnMut(&Connection) -> Result<T>) -> Result<T> {
-        let timeout = self.inner.config.busy_timeout;
+        let timeout = self.inner.config.busy_timeout();
         let Some(pool) = &self.inner.readers else {
             let mut conn = self.inner.writer.lock().await;
             return with_busy_retry(&mut conn, timeout, |c| f(c));
@@ -257,7 +260,10 @@ impl SqliteStore {
 impl Inner {
     fn open(config: SqliteConfig, temp_dir: Option<tempfile::TempDir>) -> Result<Self> {
         let mut writer = open_connection(&config)?;
-        if let Location::File(_) = config.location {
+        // Other handles or processes may be opening (and migrating) the same new file now:
+        // every step below waits for their locks, up to the busy timeout, rather than failing.
+        writer.busy_timeout(config.busy_timeout()).map_err(map)?;
+        if let Location::File(_) = config.location() {
             // WAL lets readers run beside the writer; it is a property of the database file.
             let mode: String = writer
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -268,15 +274,18 @@ impl Inner {
                 )));
             }
         }
-        writer.busy_timeout(config.busy_timeout).map_err(map)?;
         let schema_version = migrate::run(&mut writer)?;
+        let database_id = writer
+            .query_row(sql::DATABASE_ID, [], |r| r.get::<_, [u8; 16]>(0))
+            .map(|bytes| DatabaseId::from_uuid(Uuid::from_bytes(bytes)))
+            .map_err(map)?;
         writer.busy_timeout(Duration::ZERO).map_err(map)?;
-        let readers = match config.location {
+        let readers = match config.location() {
             Location::File(_) => {
                 writer.wal_hook(Some(note_wal_pages));
                 Some(ReaderPool {
-                    permits: Semaphore::new(config.max_readers),
-                    idle: StdMutex::new(Vec::with_capacity(config.max_readers)),
+                    permits: Semaphore::new(config.max_readers()),
+                    idle: StdMutex::new(Vec::with_capacity(config.max_readers())),
                 })
             }
             Location::Memory => None,
@@ -286,6 +295,7 @@ impl Inner {
             writer: Mutex::new(writer),
             readers,
             schema_version,
+            database_id,
             _temp_dir: temp_dir,
         })
     }
@@ -302,63 +312,49 @@ fn open_connection(config: &SqliteConfig) -> Result<Connection> {
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
-    let conn = match &config.location {
+    let conn = match config.location() {
         Location::File(path) => Connection::open_with_flags(path, flags),
         Location::Memory => Connection::open_in_memory(),
     }
     .map_err(|e| Error::configuration(format!("cannot open {config}: {e}")))?;
-    conn.set_prepared_statement_cache_capacity(config.statement_cache_capacity);
+    conn.set_prepared_statement_cache_capacity(config.statement_cache_capacity());
     conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
-        config.synchronous.pragma_value()
+        config.synchronous().pragma_value()
     ))
     .map_err(map)?;
     Ok(conn)
 }
 
-/// Decodes a row of `sql::model_select!`.
+/// Decodes a row of [`sql::GET`], [`sql::LATEST`] or [`sql::VERSIONS`].
 fn metadata_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ModelMetadata>> {
-    let created_at = from_micros(row.get(8)?);
-    let deployed_at = row.get::<_, Option<i64>>(9)?.map(from_micros).transpose();
-    let (created_at, deployed_at) = match (created_at, deployed_at) {
-        (Ok(c), Ok(d)) => (c, d),
-        (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
-    };
-    Ok(MetadataRow {
-        name: row.get(0)?,
-        version: row.get(1)?,
-        model_type: row.get(2)?,
-        configuration: row.get(3)?,
-        metrics: row.get(4)?,
-        tags: row.get(5)?,
-        description: row.get(6)?,
-        environment: row.get(7)?,
-        created_at,
-        deployed_at,
-    }
-    .decode(BACKEND))
+    Ok(sql::read_metadata(row, 0)?.decode(BACKEND))
 }
 
-/// Decodes a row of `sql::RECENT`.
+/// Decodes a row of [`sql::RECENT`].
 fn prediction_from_row(
     row: &Row<'_>,
     model: &ModelName,
     version: &Version,
 ) -> rusqlite::Result<Result<Prediction>> {
-    let timestamp = match from_micros(row.get(5)?) {
-        Ok(t) => t,
-        Err(e) => return Ok(Err(e)),
-    };
-    Ok(PredictionRow {
-        id: Uuid::from_bytes(row.get(0)?),
-        prediction: row.get(1)?,
-        actual: row.get(2)?,
-        correct: None,
-        confidence: row.get(3)?,
-        features: row.get(4)?,
-        timestamp,
-    }
-    .decode(model, version, BACKEND))
+    Ok(sql::read_prediction(row, 0)?.decode(model, version, BACKEND))
+}
+
+/// A row's parameters followed by `extra` ones.
+fn with<'a>(
+    mut row: Vec<ToSqlOutput<'a>>,
+    extra: impl IntoIterator<Item = ToSqlOutput<'a>>,
+) -> impl Params + 'a {
+    row.extend(extra);
+    params_from_iter(row)
+}
+
+fn text(s: &str) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(s.as_bytes()))
+}
+
+fn blob(b: &[u8]) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Blob(b))
 }
 
 /// Runs a cached statement that changes rows; returns how many it changed.
@@ -415,26 +411,17 @@ fn changed_or_not_found(changed: usize, name: &ModelName, version: &Version) -> 
 
 #[async_trait]
 impl ModelRegistry for SqliteStore {
+    fn database_id(&self) -> DatabaseId {
+        self.inner.database_id
+    }
+
     async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
         let row = MetadataRow::encode(metadata);
-        let key = metadata.version().sort_key();
         self.write(false, |conn| {
             execute(
                 conn,
                 sql::REGISTER,
-                params![
-                    metadata.name().as_str(),
-                    metadata.version().as_str(),
-                    key,
-                    metadata.model_type(),
-                    row.configuration,
-                    row.metrics,
-                    row.tags,
-                    metadata.description(),
-                    metadata.environment(),
-                    to_micros(&row.created_at),
-                    row.deployed_at.as_ref().map(to_micros),
-                ],
+                params_from_iter(sql::metadata_params(&row)),
             )
         })
         .await
@@ -447,9 +434,12 @@ impl ModelRegistry for SqliteStore {
     async fn get(&self, name: &ModelName, version: &Version) -> Result<Option<ModelMetadata>> {
         let key = version.sort_key();
         self.read(|conn| {
-            query_one(conn, sql::GET, params![name.as_str(), key], |row| {
-                metadata_from_row(row)
-            })?
+            query_one(
+                conn,
+                sql::GET,
+                params![name.as_str(), key],
+                metadata_from_row,
+            )?
             .transpose()
         })
         .await
@@ -457,19 +447,19 @@ impl ModelRegistry for SqliteStore {
 
     async fn latest(&self, name: &ModelName) -> Result<Option<ModelMetadata>> {
         self.read(|conn| {
-            query_one(conn, sql::LATEST, params![name.as_str()], |row| {
-                metadata_from_row(row)
-            })?
-            .transpose()
+            query_one(conn, sql::LATEST, params![name.as_str()], metadata_from_row)?.transpose()
         })
         .await
     }
 
     async fn versions(&self, name: &ModelName) -> Result<Vec<ModelMetadata>> {
         self.read(|conn| {
-            query_all(conn, sql::VERSIONS, params![name.as_str()], |row| {
-                metadata_from_row(row)
-            })
+            query_all(
+                conn,
+                sql::VERSIONS,
+                params![name.as_str()],
+                metadata_from_row,
+            )
         })
         .await
     }
@@ -485,23 +475,12 @@ impl ModelRegistry for SqliteStore {
 
     async fn update(&self, metadata: &ModelMetadata) -> Result<()> {
         let row = MetadataRow::encode(metadata);
-        let key = metadata.version().sort_key();
         let changed = self
             .write(false, |conn| {
                 execute(
                     conn,
                     sql::UPDATE,
-                    params![
-                        metadata.name().as_str(),
-                        key,
-                        metadata.model_type(),
-                        row.configuration,
-                        row.metrics,
-                        row.tags,
-                        metadata.description(),
-                        metadata.environment(),
-                        row.deployed_at.as_ref().map(to_micros),
-                    ],
+                    params_from_iter(sql::metadata_params(&row)),
                 )
             })
             .await?;
@@ -571,21 +550,11 @@ impl PredictionStore for SqliteStore {
         let key = prediction.version().sort_key();
         let inserted = self
             .write(false, |conn| {
-                execute(
-                    conn,
-                    sql::STORE_PREDICTION,
-                    params![
-                        &row.id.as_bytes()[..],
-                        prediction.model().as_str(),
-                        key,
-                        row.prediction,
-                        row.actual,
-                        row.correct,
-                        row.confidence,
-                        row.features,
-                        to_micros(&row.timestamp),
-                    ],
-                )
+                let params = with(
+                    sql::prediction_params(&row),
+                    [text(prediction.model().as_str()), blob(&key)],
+                );
+                execute(conn, sql::STORE_PREDICTION, params)
             })
             .await
             .map_err(|e| {
@@ -625,23 +594,12 @@ impl PredictionStore for SqliteStore {
             {
                 let mut insert = tx.prepare_cached(sql::INSERT_PREDICTION).map_err(map)?;
                 for ((p, row), model_id) in predictions.iter().zip(&rows).zip(model_ids) {
-                    insert
-                        .execute(params![
-                            &row.id.as_bytes()[..],
-                            model_id,
-                            row.prediction,
-                            row.actual,
-                            row.correct,
-                            row.confidence,
-                            row.features,
-                            to_micros(&row.timestamp),
-                        ])
-                        .map_err(map)
-                        .map_err(|e| {
-                            e.naming_conflict(|| {
-                                Error::already_exists(format!("prediction {}", p.id()))
-                            })
-                        })?;
+                    let params = with(sql::prediction_params(row), [ToSqlOutput::from(model_id)]);
+                    insert.execute(params).map_err(map).map_err(|e| {
+                        e.naming_conflict(|| {
+                            Error::already_exists(format!("prediction {}", p.id()))
+                        })
+                    })?;
                 }
             }
             tx.commit().map_err(map)
@@ -659,7 +617,10 @@ impl PredictionStore for SqliteStore {
         if labels.is_empty() {
             return Ok(());
         }
-        let texts: Vec<String> = labels.iter().map(|l| canonical(l.actual())).collect();
+        let texts: Vec<(String, String)> = labels
+            .iter()
+            .map(|l| (canonical(l.actual()), match_key(l.actual())))
+            .collect();
         let heavy = labels.len() > 1;
         self.write(heavy, |conn| {
             let tx = conn
@@ -667,9 +628,9 @@ impl PredictionStore for SqliteStore {
                 .map_err(map)?;
             {
                 let mut update = tx.prepare_cached(sql::RECORD_ACTUAL).map_err(map)?;
-                for (label, text) in labels.iter().zip(&texts) {
+                for (label, (text, key)) in labels.iter().zip(&texts) {
                     let changed = update
-                        .execute(params![&label.id().as_bytes()[..], text])
+                        .execute(params![&label.id().as_bytes()[..], text, key])
                         .map_err(map)?;
                     if changed == 0 {
                         return Err(Error::not_found(format!("prediction {}", label.id())));
@@ -685,15 +646,16 @@ impl PredictionStore for SqliteStore {
         &self,
         model: &ModelName,
         version: &Version,
-        limit: usize,
+        window: Window,
     ) -> Result<Vec<Prediction>> {
-        validate::recent_limit(limit)?;
+        let bounds = window.for_rows()?;
+        let [start, end, limit] = sql::window_params(&bounds);
         let key = version.sort_key();
         self.read(|conn| {
             let found = query_all(
                 conn,
                 sql::RECENT,
-                params![model.as_str(), key, limit as i64],
+                params![model.as_str(), key, start, end, limit],
                 |row| prediction_from_row(row, model, version),
             )?;
             if found.is_empty() && model_id(conn, model, version)?.is_none() {
@@ -708,16 +670,17 @@ impl PredictionStore for SqliteStore {
         &self,
         model: &ModelName,
         version: &Version,
-        window: usize,
+        window: Window,
     ) -> Result<Accuracy> {
-        validate::accuracy_window(window)?;
+        let bounds = window.for_aggregate()?;
+        let [start, end, limit] = sql::window_params(&bounds);
         let key = version.sort_key();
         let (total, correct) = self
             .read(|conn| {
                 let counts: (i64, i64) = query_one(
                     conn,
                     sql::ACCURACY,
-                    params![model.as_str(), key, window as i64],
+                    params![model.as_str(), key, start, end, limit],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?
                 .unwrap_or((0, 0));
@@ -735,18 +698,11 @@ impl PredictionStore for SqliteStore {
         let row = BaselineRow::encode(baseline);
         let changed = self
             .write(false, |conn| {
-                execute(
-                    conn,
-                    sql::STORE_BASELINE,
-                    params![
-                        baseline.model().as_str(),
-                        key,
-                        row.mean,
-                        row.std_dev,
-                        row.sample_count,
-                        to_micros(&row.updated_at),
-                    ],
-                )
+                let params = with(
+                    sql::baseline_params(&row),
+                    [text(baseline.model().as_str()), blob(&key)],
+                );
+                execute(conn, sql::STORE_BASELINE, params)
             })
             .await?;
         changed_or_not_found(changed, baseline.model(), baseline.version())
@@ -761,19 +717,11 @@ impl PredictionStore for SqliteStore {
         let row = self
             .read(|conn| {
                 query_one(conn, sql::BASELINE, params![model.as_str(), key], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?))
+                    sql::read_baseline(r, 0)
                 })
             })
             .await?;
-        row.map(|(mean, std_dev, sample_count, updated_at)| {
-            BaselineRow {
-                mean,
-                std_dev,
-                sample_count,
-                updated_at: from_micros(updated_at)?,
-            }
-            .decode(model, version, BACKEND)
-        })
-        .transpose()
+        row.map(|row| row.decode(model, version, BACKEND))
+            .transpose()
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mlstore_core::conformance::{metadata, prediction, unique_name, version};
-use mlstore_core::{ErrorKind, ModelRegistry, PredictionStore};
+use mlstore_core::{ErrorKind, ModelRegistry, PredictionStore, Window};
 use mlstore_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 use serde_json::json;
 
@@ -20,9 +20,10 @@ async fn data_survives_reopening() {
     let (_dir, path) = temp_db();
     let name = unique_name("persist");
     {
-        let store = SqliteStore::open(SqliteConfig::file(&path).synchronous(Synchronous::Full))
-            .await
-            .unwrap();
+        let store =
+            SqliteStore::open(SqliteConfig::file(&path).with_synchronous(Synchronous::Full))
+                .await
+                .unwrap();
         store.register(&metadata(&name, "1.0.0")).await.unwrap();
         store
             .store_prediction(&prediction(&name, "1.0.0", json!(1), 0))
@@ -39,7 +40,7 @@ async fn data_survives_reopening() {
         Some(metadata(&name, "1.0.0"))
     );
     let recent = store
-        .recent_predictions(&name, &version("1.0.0"), 10)
+        .recent_predictions(&name, &version("1.0.0"), Window::last(10))
         .await
         .unwrap();
     assert_eq!(recent.len(), 1);
@@ -107,7 +108,7 @@ async fn two_handles_on_one_file_write_concurrently_without_errors() {
     }
     for store in [&a, &b] {
         let all = store
-            .recent_predictions(&name, &version("1.0.0"), 10_000)
+            .recent_predictions(&name, &version("1.0.0"), Window::last(10_000))
             .await
             .unwrap();
         assert_eq!(all.len(), 800);
@@ -121,7 +122,7 @@ async fn two_handles_on_one_file_write_concurrently_without_errors() {
 async fn a_held_write_lock_blocks_writes_not_reads() {
     let (_dir, path) = temp_db();
     let store =
-        SqliteStore::open(SqliteConfig::file(&path).busy_timeout(Duration::from_millis(200)))
+        SqliteStore::open(SqliteConfig::file(&path).with_busy_timeout(Duration::from_millis(200)))
             .await
             .unwrap();
     let name = unique_name("locked");
@@ -184,7 +185,7 @@ async fn the_wal_is_checkpointed_as_writes_accumulate() {
     assert!(wal < 12 * 1024 * 1024, "WAL grew to {wal} bytes");
     assert_eq!(
         store
-            .accuracy(&name, &version("1.0.0"), 10)
+            .accuracy(&name, &version("1.0.0"), Window::last(10))
             .await
             .unwrap()
             .total(),

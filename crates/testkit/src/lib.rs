@@ -31,6 +31,10 @@ pub const POSTGRES_URL_ENV: &str = "MLSTORE_TEST_POSTGRES_URL";
 /// Environment variable naming an existing Redis, used instead of starting one.
 pub const REDIS_URL_ENV: &str = "MLSTORE_TEST_REDIS_URL";
 
+/// The role that the throwaway PostgreSQL makes authenticate with a password (every other role
+/// is trusted on loopback), for tests of authentication failures. Tests create it.
+pub const PASSWORD_ROLE: &str = "mlstore_password_check";
+
 /// Why a server could not be started or used.
 #[derive(Debug, Clone)]
 pub struct TestkitError(String);
@@ -295,6 +299,16 @@ impl PostgresServer {
                 String::from_utf8_lossy(&output.stderr)
             )));
         }
+        // Trust on loopback, except for the role that authentication tests use, which must give
+        // its password (a wrong one is refused with SQLSTATE 28P01).
+        let hba = data.join("pg_hba.conf");
+        let trusted = std::fs::read_to_string(&hba)
+            .map_err(|e| error(format!("cannot read {}: {e}", hba.display())))?;
+        std::fs::write(
+            &hba,
+            format!("host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n{trusted}"),
+        )
+        .map_err(|e| error(format!("cannot write {}: {e}", hba.display())))?;
         let port = free_port()?;
         let args: Vec<String> = [
             "-D",

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mlstore::{
     redact_url, Alias, ConfidenceBaseline, Error, ErrorKind, ModelMetadata, ModelName,
-    PredictionStoreExt, Store, StoreConfig, Version,
+    PredictionStoreExt, Store, Version, Window,
 };
 use serde_json::{json, Value};
 
@@ -439,7 +439,8 @@ async fn run(cli: Cli) -> Result<()> {
     if let Command::Migrate = cli.command {
         return migrate(&cli.db, cli.json).await;
     }
-    let store: Arc<dyn Store> = mlstore::connect_with_cache(&cli.db, &cli.cache).await?;
+    let handle = mlstore::connect_with_cache(&cli.db, &cli.cache).await?;
+    let store: &Arc<dyn Store> = handle.store();
     let json = cli.json;
     match cli.command {
         Command::Models => {
@@ -585,7 +586,7 @@ async fn run(cli: Cli) -> Result<()> {
             limit,
         }) => {
             let recent = store
-                .recent_predictions(&name(&n)?, &version(&v)?, limit)
+                .recent_predictions(&name(&n)?, &version(&v)?, Window::last(limit))
                 .await?;
             if json {
                 print_json(json!(recent));
@@ -613,7 +614,9 @@ async fn run(cli: Cli) -> Result<()> {
             version: v,
             window,
         } => {
-            let a = store.accuracy(&name(&n)?, &version(&v)?, window).await?;
+            let a = store
+                .accuracy(&name(&n)?, &version(&v)?, Window::last(window))
+                .await?;
             if json {
                 print_json(json!({"correct": a.correct(), "total": a.total(), "ratio": a.ratio()}));
             } else {
@@ -651,7 +654,7 @@ async fn run(cli: Cli) -> Result<()> {
             window,
         }) => {
             let b = store
-                .compute_baseline(&name(&n)?, &version(&v)?, window)
+                .compute_baseline(&name(&n)?, &version(&v)?, Window::last(window))
                 .await?;
             show_baseline(&b, json);
         }
@@ -689,28 +692,11 @@ async fn import_file(store: &dyn Store, args: &ImportArgs, kind: import::Kind) -
 }
 
 async fn migrate(url: &str, json: bool) -> Result<()> {
-    let (applied, known): (i64, i64) = match StoreConfig::from_url(url)? {
-        #[cfg(feature = "sqlite")]
-        StoreConfig::Sqlite(config) => {
-            let store = mlstore::sqlite::SqliteStore::open(config).await?;
-            (
-                store.schema_version(),
-                mlstore::sqlite::latest_schema_version(),
-            )
-        }
-        #[cfg(feature = "postgres")]
-        StoreConfig::Postgres(config) => {
-            let store = mlstore::postgres::PostgresStore::connect(config).await?;
-            let known = mlstore::postgres::MIGRATOR
-                .iter()
-                .map(|m| m.version)
-                .max()
-                .unwrap_or(0);
-            (store.schema_version(), known)
-        }
-        #[allow(unreachable_patterns)]
-        _ => return Err(CliError::usage("this backend has no migrations")),
-    };
+    let handle = mlstore::connect(url).await?;
+    let (applied, known) = (
+        handle.backend().schema_version(),
+        handle.backend().latest_schema_version(),
+    );
     if json {
         print_json(
             json!({"schema_version": applied, "latest_known": known, "database": redact_url(url)}),

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::fixtures::{metadata, prediction, unique_name, version};
 use crate::limits::MAX_RECENT_LIMIT;
-use crate::{ErrorKind, Store};
+use crate::{ErrorKind, Store, Window};
 
 /// 16 tasks register the same name + version at once: exactly one succeeds, the other 15 get
 /// AlreadyExists (never a "locked" or other error).
@@ -72,7 +72,7 @@ pub async fn concurrent_prediction_writers_lose_nothing(store: Arc<dyn Store>) {
         expected.extend(joined.expect("writer task panicked"));
     }
     let mut stored = store
-        .recent_predictions(&name, &version("1.0.0"), MAX_RECENT_LIMIT)
+        .recent_predictions(&name, &version("1.0.0"), Window::last(MAX_RECENT_LIMIT))
         .await
         .expect("recent");
     assert_eq!(stored.len(), 400);

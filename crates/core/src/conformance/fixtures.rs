@@ -36,13 +36,18 @@ pub fn metadata(name: &ModelName, version_text: &str) -> ModelMetadata {
         .expect("valid metadata")
 }
 
+/// The fixed instant the checks' predictions are dated from, plus `micros` microseconds.
+pub fn at(micros: i64) -> crate::Timestamp {
+    crate::time::from_micros(1_800_000_000_000_000 + micros).expect("in range")
+}
+
 /// A prediction of `name`/`version_text` with value `value`, confidence 0.8, features set, and a
-/// timestamp `micros` microseconds after a fixed instant.
+/// timestamp `micros` microseconds after a fixed instant ([`at`]).
 pub fn prediction(name: &ModelName, version_text: &str, value: Value, micros: i64) -> Prediction {
     Prediction::builder(name.clone(), version(version_text), value, 0.8)
         .feature("amount", json!(12.5))
         .feature("country", json!("NO"))
-        .timestamp(crate::time::from_micros(1_800_000_000_000_000 + micros).expect("in range"))
+        .timestamp(at(micros))
         .build()
         .expect("valid prediction")
 }

@@ -25,7 +25,7 @@ pub mod predictions;
 pub mod properties;
 pub mod registry;
 
-pub use fixtures::{metadata, prediction, unique_name, version};
+pub use fixtures::{at, metadata, prediction, unique_name, version};
 pub use predictions::*;
 pub use registry::*;
 
@@ -71,16 +71,19 @@ macro_rules! __for_each_check {
             store_batch_missing_model_writes_nothing,
             store_batch_existing_id_writes_nothing,
             record_actual_counts_in_accuracy,
+            labels_compare_numbers_by_value,
             record_actual_relabel_replaces,
             record_actual_missing_is_not_found,
             record_actual_oversized_is_invalid,
             record_actuals_batch_is_all_or_nothing,
-            recent_limit_out_of_range_is_invalid,
+            recent_window_out_of_range_is_invalid,
             recent_of_missing_model_is_not_found,
             recent_is_newest_first_and_limited,
+            recent_window_keeps_to_its_time_range,
             accuracy_window_out_of_range_is_invalid,
             accuracy_of_missing_model_is_not_found,
             accuracy_counts_newest_labelled_only,
+            accuracy_window_keeps_to_its_time_range,
             baseline_upserts,
             baseline_for_missing_model_is_not_found,
             baseline_absent_is_none,

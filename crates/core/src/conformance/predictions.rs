@@ -3,9 +3,9 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::fixtures::{metadata, prediction, unique_name, version};
-use crate::limits::{MAX_ACCURACY_WINDOW, MAX_BATCH_LEN, MAX_JSON_BYTES, MAX_RECENT_LIMIT};
-use crate::{ConfidenceBaseline, Error, ErrorKind, Label, ModelName, Prediction, Store};
+use super::fixtures::{at, metadata, prediction, unique_name, version};
+use crate::limits::{MAX_BATCH_LEN, MAX_JSON_BYTES, MAX_RECENT_LIMIT, MAX_WINDOW_LAST};
+use crate::{ConfidenceBaseline, Error, ErrorKind, Label, ModelName, Prediction, Store, Window};
 
 /// Registers `name` at 1.0.0 and returns the name.
 async fn registered(store: &dyn Store, prefix: &str) -> ModelName {
@@ -19,14 +19,14 @@ async fn registered(store: &dyn Store, prefix: &str) -> ModelName {
 
 async fn all_recent(store: &dyn Store, name: &ModelName) -> Vec<Prediction> {
     store
-        .recent_predictions(name, &version("1.0.0"), MAX_RECENT_LIMIT)
+        .recent_predictions(name, &version("1.0.0"), Window::last(MAX_RECENT_LIMIT))
         .await
         .expect("recent")
 }
 
 async fn accuracy_of(store: &dyn Store, name: &ModelName) -> (u64, u64) {
     let a = store
-        .accuracy(name, &version("1.0.0"), 1000)
+        .accuracy(name, &version("1.0.0"), Window::last(1000))
         .await
         .expect("accuracy");
     (a.correct(), a.total())
@@ -210,7 +210,7 @@ pub async fn store_batch_existing_id_writes_nothing(store: &dyn Store) {
     assert_eq!(all_recent(store, &name).await, vec![existing]);
 }
 
-/// record_actual: the prediction then counts in `accuracy`, correct when equal as JSON.
+/// record_actual: the prediction then counts in `accuracy`, correct when equal as a value.
 pub async fn record_actual_counts_in_accuracy(store: &dyn Store) {
     let name = registered(store, "label").await;
     let a = prediction(&name, "1.0.0", json!({"class": "spam", "p": 1}), 0);
@@ -228,17 +228,81 @@ pub async fn record_actual_counts_in_accuracy(store: &dyn Store) {
         .record_actual(b.id(), &json!("spam"))
         .await
         .expect("label b");
-    // 1.0 is not 1 as JSON text.
+    // 1.0 is 1 as a number.
     store
         .record_actual(c.id(), &json!(1.0))
         .await
         .expect("label c");
-    assert_eq!(accuracy_of(store, &name).await, (1, 3));
+    assert_eq!(accuracy_of(store, &name).await, (2, 3));
     let recent = all_recent(store, &name).await;
     assert_eq!(
         recent[2].actual(),
         Some(&same),
         "the label is stored verbatim"
+    );
+}
+
+/// labels_match: numbers compare by numeric value (`3 == 3.0`, `1e2 == 100`), in either
+/// direction, in single and batch labels and in predictions stored with their label; a string
+/// never equals a number; every label is stored verbatim.
+pub async fn labels_compare_numbers_by_value(store: &dyn Store) {
+    let name = registered(store, "label-values").await;
+    let parse = |t: &str| serde_json::from_str::<Value>(t).expect("json");
+    // (prediction, label, correct)
+    let pairs = [
+        ("3", "3.0", true),
+        ("3.0", "3", true),
+        ("100", "1e2", true),
+        ("[1, {\"x\": 2.5}]", "[1.0, {\"x\": 2.50}]", true),
+        ("0.1", "0.10000000000000002", false),
+        ("\"3\"", "3", false),
+        ("2", "3", false),
+    ];
+    let preds: Vec<Prediction> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (p, _, _))| prediction(&name, "1.0.0", parse(p), i as i64))
+        .collect();
+    store.store_predictions(&preds).await.expect("store");
+    let right = pairs.iter().filter(|(_, _, c)| *c).count() as u64;
+    // The first three one by one, the rest in one batch.
+    for (p, (_, label, _)) in preds.iter().zip(&pairs).take(3) {
+        store
+            .record_actual(p.id(), &parse(label))
+            .await
+            .expect("label");
+    }
+    let batch: Vec<Label> = preds
+        .iter()
+        .zip(&pairs)
+        .skip(3)
+        .map(|(p, (_, l, _))| Label::new(p.id(), parse(l)).expect("valid"))
+        .collect();
+    store.record_actuals(&batch).await.expect("labels");
+    assert_eq!(accuracy_of(store, &name).await, (right, pairs.len() as u64));
+    let stored = all_recent(store, &name).await;
+    for (p, (_, l, correct)) in preds.iter().zip(&pairs) {
+        let got = stored.iter().find(|q| q.id() == p.id()).expect("stored");
+        assert_eq!(got.actual(), Some(&parse(l)), "stored verbatim");
+        assert_eq!(got.is_correct(), Some(*correct), "{got:?}");
+    }
+    // Stored together with their labels.
+    let other = registered(store, "label-values-inline").await;
+    let inline: Vec<Prediction> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (p, l, _))| {
+            prediction(&other, "1.0.0", parse(p), i as i64)
+                .to_builder()
+                .actual(Some(parse(l)))
+                .build()
+                .expect("valid")
+        })
+        .collect();
+    store.store_predictions(&inline).await.expect("store");
+    assert_eq!(
+        accuracy_of(store, &other).await,
+        (right, pairs.len() as u64)
     );
 }
 
@@ -338,18 +402,36 @@ pub async fn record_actuals_batch_is_all_or_nothing(store: &dyn Store) {
     assert_eq!(accuracy_of(store, &name).await, (1, 5));
 }
 
-/// recent_predictions: `limit` 0 or above MAX_RECENT_LIMIT is InvalidInput.
-pub async fn recent_limit_out_of_range_is_invalid(store: &dyn Store) {
+fn invalid_field(err: &Error) -> Option<&'static str> {
+    match err {
+        Error::InvalidInput { field, .. } => Some(field),
+        _ => None,
+    }
+}
+
+/// A window whose start is not before its end, at the fixtures' time.
+fn empty_range() -> Window {
+    let t = at(5);
+    Window::between(t, t).with_last(10)
+}
+
+/// recent_predictions: a window without a count, or a count of 0 or above MAX_RECENT_LIMIT, is
+/// InvalidInput (`last`); a start not before the end is InvalidInput (`window`).
+pub async fn recent_window_out_of_range_is_invalid(store: &dyn Store) {
     let name = registered(store, "recent-limit").await;
-    for limit in [0, MAX_RECENT_LIMIT + 1] {
+    let v = version("1.0.0");
+    let cases = [
+        (Window::last(0), "last"),
+        (Window::last(MAX_RECENT_LIMIT + 1), "last"),
+        (Window::all(), "last"),
+        (empty_range(), "window"),
+    ];
+    for (window, field) in cases {
         let err = store
-            .recent_predictions(&name, &version("1.0.0"), limit)
+            .recent_predictions(&name, &v, window)
             .await
-            .expect_err("limit out of range");
-        assert!(
-            matches!(err, Error::InvalidInput { field: "limit", .. }),
-            "{limit}: {err}"
-        );
+            .expect_err("window out of range");
+        assert_eq!(invalid_field(&err), Some(field), "{window:?}: {err}");
     }
 }
 
@@ -357,7 +439,7 @@ pub async fn recent_limit_out_of_range_is_invalid(store: &dyn Store) {
 pub async fn recent_of_missing_model_is_not_found(store: &dyn Store) {
     let name = registered(store, "recent-missing").await;
     let err = store
-        .recent_predictions(&name, &version("0.0.1"), 10)
+        .recent_predictions(&name, &version("0.0.1"), Window::last(10))
         .await
         .expect_err("unknown version");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
@@ -384,7 +466,7 @@ pub async fn recent_is_newest_first_and_limited(store: &dyn Store) {
     let mut expected = preds.clone();
     expected.sort_by_key(|p| std::cmp::Reverse(p.recency_key()));
     let got = store
-        .recent_predictions(&name, &version("1.0.0"), 4)
+        .recent_predictions(&name, &version("1.0.0"), Window::last(4))
         .await
         .expect("recent");
     assert_eq!(got, expected[..4].to_vec());
@@ -392,24 +474,22 @@ pub async fn recent_is_newest_first_and_limited(store: &dyn Store) {
     assert_eq!(got, expected, "fewer than the limit exist: all of them");
 }
 
-/// accuracy: `window` 0 or above MAX_ACCURACY_WINDOW is InvalidInput.
+/// accuracy: a count of 0 or above MAX_WINDOW_LAST is InvalidInput (`last`); a start not before
+/// the end is InvalidInput (`window`).
 pub async fn accuracy_window_out_of_range_is_invalid(store: &dyn Store) {
     let name = registered(store, "accuracy-window").await;
-    for window in [0, MAX_ACCURACY_WINDOW + 1] {
+    let v = version("1.0.0");
+    let cases = [
+        (Window::last(0), "last"),
+        (Window::last(MAX_WINDOW_LAST + 1), "last"),
+        (empty_range(), "window"),
+    ];
+    for (window, field) in cases {
         let err = store
-            .accuracy(&name, &version("1.0.0"), window)
+            .accuracy(&name, &v, window)
             .await
             .expect_err("window out of range");
-        assert!(
-            matches!(
-                err,
-                Error::InvalidInput {
-                    field: "window",
-                    ..
-                }
-            ),
-            "{window}: {err}"
-        );
+        assert_eq!(invalid_field(&err), Some(field), "{window:?}: {err}");
     }
 }
 
@@ -417,7 +497,7 @@ pub async fn accuracy_window_out_of_range_is_invalid(store: &dyn Store) {
 pub async fn accuracy_of_missing_model_is_not_found(store: &dyn Store) {
     let name = unique_name("accuracy-missing");
     let err = store
-        .accuracy(&name, &version("1.0.0"), 10)
+        .accuracy(&name, &version("1.0.0"), Window::last(10))
         .await
         .expect_err("unknown model");
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
@@ -428,7 +508,10 @@ pub async fn accuracy_of_missing_model_is_not_found(store: &dyn Store) {
 pub async fn accuracy_counts_newest_labelled_only(store: &dyn Store) {
     let name = registered(store, "accuracy").await;
     let v = version("1.0.0");
-    let empty = store.accuracy(&name, &v, 10).await.expect("accuracy");
+    let empty = store
+        .accuracy(&name, &v, Window::last(10))
+        .await
+        .expect("accuracy");
     assert_eq!((empty.total(), empty.ratio()), (0, None));
     // Oldest 4: wrong; then 4 right; with unlabelled predictions in between and newest.
     let mut preds = Vec::new();
@@ -442,12 +525,106 @@ pub async fn accuracy_counts_newest_labelled_only(store: &dyn Store) {
         preds.push(p.to_builder().actual(actual).build().expect("valid"));
     }
     store.store_predictions(&preds).await.expect("store");
-    let a = store.accuracy(&name, &v, 4).await.expect("accuracy");
+    let a = store
+        .accuracy(&name, &v, Window::last(4))
+        .await
+        .expect("accuracy");
     assert_eq!((a.correct(), a.total(), a.ratio()), (4, 4, Some(1.0)));
-    let a = store.accuracy(&name, &v, 6).await.expect("accuracy");
+    let a = store
+        .accuracy(&name, &v, Window::last(6))
+        .await
+        .expect("accuracy");
     assert_eq!((a.correct(), a.total()), (4, 6));
-    let a = store.accuracy(&name, &v, 1000).await.expect("accuracy");
+    let a = store
+        .accuracy(&name, &v, Window::last(1000))
+        .await
+        .expect("accuracy");
     assert_eq!((a.correct(), a.total(), a.ratio()), (4, 8, Some(0.5)));
+}
+
+/// Stores predictions of `1.0.0` made at `0, 10, ..., 90` µs past the fixtures' time, labelled
+/// right at even steps and wrong at odd ones; returns them newest first.
+async fn ten_over_time(store: &dyn Store, name: &ModelName) -> Vec<Prediction> {
+    let preds: Vec<Prediction> = (0..10i64)
+        .map(|i| {
+            let actual = if i % 2 == 0 {
+                json!("yes")
+            } else {
+                json!("no")
+            };
+            prediction(name, "1.0.0", json!("yes"), i * 10)
+                .to_builder()
+                .actual(Some(actual))
+                .build()
+                .expect("valid")
+        })
+        .collect();
+    store.store_predictions(&preds).await.expect("store");
+    let mut newest_first = preds;
+    newest_first.reverse();
+    newest_first
+}
+
+/// recent_predictions: only predictions made in `[since, until)` of the window are returned.
+pub async fn recent_window_keeps_to_its_time_range(store: &dyn Store) {
+    let name = registered(store, "recent-range").await;
+    let v = version("1.0.0");
+    let newest_first = ten_over_time(store, &name).await;
+    // [20, 60): 50, 40, 30, 20.
+    let got = store
+        .recent_predictions(&name, &v, Window::between(at(20), at(60)).with_last(100))
+        .await
+        .expect("recent");
+    assert_eq!(got, newest_first[4..8].to_vec());
+    let got = store
+        .recent_predictions(&name, &v, Window::between(at(20), at(60)).with_last(2))
+        .await
+        .expect("recent");
+    assert_eq!(
+        got,
+        newest_first[4..6].to_vec(),
+        "the newest 2 of the range"
+    );
+    let got = store
+        .recent_predictions(&name, &v, Window::since(at(85)).with_last(100))
+        .await
+        .expect("recent");
+    assert_eq!(got, newest_first[..1].to_vec(), "open end");
+    let got = store
+        .recent_predictions(&name, &v, Window::until(at(10)).with_last(100))
+        .await
+        .expect("recent");
+    assert_eq!(got, newest_first[9..].to_vec(), "open start");
+}
+
+/// accuracy: only predictions made in `[since, until)` of the window are counted.
+pub async fn accuracy_window_keeps_to_its_time_range(store: &dyn Store) {
+    let name = registered(store, "accuracy-range").await;
+    let v = version("1.0.0");
+    ten_over_time(store, &name).await;
+    let counts = |a: crate::Accuracy| (a.correct(), a.total());
+    // [20, 70): 20, 40, 60 right; 30, 50 wrong.
+    let a = store
+        .accuracy(&name, &v, Window::between(at(20), at(70)))
+        .await
+        .expect("accuracy");
+    assert_eq!(counts(a), (3, 5));
+    // The newest 2 of the range: 60 right, 50 wrong.
+    let a = store
+        .accuracy(&name, &v, Window::between(at(20), at(70)).with_last(2))
+        .await
+        .expect("accuracy");
+    assert_eq!(counts(a), (1, 2));
+    let a = store
+        .accuracy(&name, &v, Window::all())
+        .await
+        .expect("accuracy");
+    assert_eq!(counts(a), (5, 10), "no count: every labelled prediction");
+    let a = store
+        .accuracy(&name, &v, Window::since(at(1000)))
+        .await
+        .expect("accuracy");
+    assert_eq!((a.total(), a.ratio()), (0, None), "an empty range");
 }
 
 /// store_baseline / baseline: stored, read back, replaced by a second write.

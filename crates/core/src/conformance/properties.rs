@@ -18,10 +18,10 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::limits::{MAX_ACCURACY_WINDOW, MAX_JSON_BYTES, MAX_NAME_BYTES, MAX_RECENT_LIMIT};
+use crate::limits::{MAX_JSON_BYTES, MAX_NAME_BYTES, MAX_RECENT_LIMIT, MAX_WINDOW_LAST};
 use crate::{
     Accuracy, Alias, ConfidenceBaseline, Error, ErrorKind, Label, MemoryStore, ModelMetadata,
-    ModelName, Prediction, Result, Store, Version,
+    ModelName, Prediction, Result, Store, Version, Window,
 };
 
 /// Cases per property unless `PROPTEST_CASES` says otherwise.
@@ -143,6 +143,30 @@ impl PredSpec {
     }
 }
 
+/// An optional `[since, until)` over the alphabet's timestamps (0 to 3 µs past the fixed instant).
+type Range = (Option<u8>, Option<u8>);
+
+fn window(last: Option<u8>, (since, until): Range) -> Window {
+    let mut w = Window::all();
+    if let Some(n) = last {
+        w = w.with_last(usize::from(n));
+    }
+    if let Some(s) = since {
+        w = w.with_since(at(i64::from(s)));
+    }
+    if let Some(u) = until {
+        w = w.with_until(at(i64::from(u)));
+    }
+    w
+}
+
+fn range() -> impl Strategy<Value = Range> {
+    (
+        proptest::option::weighted(0.3, 0u8..5),
+        proptest::option::weighted(0.3, 0u8..5),
+    )
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Register(u8, u8, u8),
@@ -159,8 +183,8 @@ enum Op {
     StorePredictions(Vec<PredSpec>),
     RecordActual(u8, u8),
     RecordActuals(Vec<(u8, u8)>),
-    Recent(u8, u8, u8),
-    Accuracy(u8, u8, u8),
+    Recent(u8, u8, u8, Range),
+    Accuracy(u8, u8, Option<u8>, Range),
     StoreBaseline(u8, u8, u8),
     Baseline(u8, u8),
 }
@@ -209,8 +233,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => proptest::collection::vec(pred_spec(), 0..5).prop_map(Op::StorePredictions),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::RecordActual(a, b)),
         1 => proptest::collection::vec((any::<u8>(), any::<u8>()), 0..4).prop_map(Op::RecordActuals),
-        2 => (0u8..2, small_v.clone(), 1u8..8).prop_map(|(a, b, c)| Op::Recent(a, b, c)),
-        2 => (0u8..2, small_v.clone(), 1u8..8).prop_map(|(a, b, c)| Op::Accuracy(a, b, c)),
+        2 => (0u8..2, small_v.clone(), 1u8..8, range()).prop_map(|(a, b, c, r)| Op::Recent(a, b, c, r)),
+        2 => (0u8..2, small_v.clone(), proptest::option::weighted(0.8, 1u8..8), range())
+            .prop_map(|(a, b, c, r)| Op::Accuracy(a, b, c, r)),
         1 => (0u8..2, small_v.clone(), any::<u8>()).prop_map(|(a, b, c)| Op::StoreBaseline(a, b, c)),
         1 => (0u8..2, small_v).prop_map(|(a, b)| Op::Baseline(a, b)),
     ]
@@ -269,15 +294,15 @@ async fn apply(store: &dyn Store, op: &Op) -> Outcome {
                 .collect();
             outcome(store.record_actuals(&labels).await, done)
         }
-        Op::Recent(n, v, limit) => outcome(
+        Op::Recent(n, v, limit, r) => outcome(
             store
-                .recent_predictions(&name(*n), &version(*v), usize::from(*limit))
+                .recent_predictions(&name(*n), &version(*v), window(Some(*limit), *r))
                 .await,
             O::Predictions,
         ),
-        Op::Accuracy(n, v, window) => outcome(
+        Op::Accuracy(n, v, last, r) => outcome(
             store
-                .accuracy(&name(*n), &version(*v), usize::from(*window))
+                .accuracy(&name(*n), &version(*v), window(*last, *r))
                 .await,
             O::Accuracy,
         ),
@@ -314,10 +339,15 @@ async fn snapshot(
         for v in versions {
             seen.push(outcome(store.get(n, v).await, Outcome::Metadata));
             seen.push(outcome(
-                store.recent_predictions(n, v, MAX_RECENT_LIMIT).await,
+                store
+                    .recent_predictions(n, v, Window::last(MAX_RECENT_LIMIT))
+                    .await,
                 Outcome::Predictions,
             ));
-            seen.push(outcome(store.accuracy(n, v, 1000).await, Outcome::Accuracy));
+            seen.push(outcome(
+                store.accuracy(n, v, Window::last(1000)).await,
+                Outcome::Accuracy,
+            ));
             seen.push(outcome(store.baseline(n, v).await, Outcome::Baseline));
         }
     }
@@ -453,7 +483,7 @@ fn bad_input_strategy() -> impl Strategy<Value = BadInput> {
         (0usize..6).prop_map(BadInput::BatchWithStoredId),
         (0usize..6).prop_map(BadInput::LabelsWithUnknownId),
         prop_oneof![Just(0usize), MAX_RECENT_LIMIT + 1..usize::MAX].prop_map(BadInput::RecentLimit),
-        prop_oneof![Just(0usize), MAX_ACCURACY_WINDOW + 1..usize::MAX]
+        prop_oneof![Just(0usize), MAX_WINDOW_LAST + 1..usize::MAX]
             .prop_map(BadInput::AccuracyWindow),
         any::<u8>().prop_map(BadInput::DuplicateRegister),
         (0u8..4).prop_map(BadInput::DuplicatePrediction),
@@ -625,10 +655,13 @@ async fn try_bad_input(
             expect_kind(store.set_alias(&ghost, &a, &v).await, ErrorKind::NotFound)?;
             expect_kind(store.remove_alias(&ghost, &a).await, ErrorKind::NotFound)?;
             expect_kind(
-                store.recent_predictions(&ghost, &v, 10).await,
+                store.recent_predictions(&ghost, &v, Window::last(10)).await,
                 ErrorKind::NotFound,
             )?;
-            expect_kind(store.accuracy(&ghost, &v, 10).await, ErrorKind::NotFound)?;
+            expect_kind(
+                store.accuracy(&ghost, &v, Window::last(10)).await,
+                ErrorKind::NotFound,
+            )?;
         }
         BadInput::UnknownVersion(minor) => {
             let v = Version::new(format!("1.{minor}.0")).map_err(fail)?;
@@ -693,12 +726,15 @@ async fn try_bad_input(
             expect_kind(store.record_actuals(&labels).await, ErrorKind::NotFound)?;
         }
         BadInput::RecentLimit(limit) => expect_invalid(
-            store.recent_predictions(name, version, *limit).await,
-            "limit",
+            store
+                .recent_predictions(name, version, Window::last(*limit))
+                .await,
+            "last",
         )?,
-        BadInput::AccuracyWindow(window) => {
-            expect_invalid(store.accuracy(name, version, *window).await, "window")?
-        }
+        BadInput::AccuracyWindow(window) => expect_invalid(
+            store.accuracy(name, version, Window::last(*window)).await,
+            "last",
+        )?,
         BadInput::DuplicateRegister(variant) => {
             let m = ModelMetadata::builder(name.clone(), version.clone(), format!("dup {variant}"))
                 .build()
@@ -824,7 +860,7 @@ where
             .map_err(fail)?;
             store.store_prediction(&p).await.map_err(fail)?;
             let recent = store
-                .recent_predictions(&name, &version, 1)
+                .recent_predictions(&name, &version, Window::last(1))
                 .await
                 .map_err(fail)?;
             prop_assert_eq!(recent, vec![p]);

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::fixtures::{metadata, prediction, unique_name, version};
-use crate::{Alias, ConfidenceBaseline, ErrorKind, ModelName, Store};
+use crate::{Alias, ConfidenceBaseline, ErrorKind, ModelName, Store, Window};
 
 fn alias(text: &str) -> Alias {
     Alias::new(text).expect("valid alias")
@@ -269,7 +269,7 @@ pub async fn delete_removes_predictions_baseline_and_aliases(store: &dyn Store) 
     // Registering the version again starts empty.
     register_all(store, &name, &["1.0.0"]).await;
     assert!(store
-        .recent_predictions(&name, &v, 10)
+        .recent_predictions(&name, &v, Window::last(10))
         .await
         .expect("recent")
         .is_empty());
@@ -312,7 +312,7 @@ pub async fn delete_leaves_other_versions_untouched(store: &dyn Store) {
 
     assert_eq!(
         store
-            .recent_predictions(&name, &keep, 10)
+            .recent_predictions(&name, &keep, Window::last(10))
             .await
             .expect("recent"),
         vec![p]
@@ -492,7 +492,7 @@ pub async fn awkward_strings_round_trip_verbatim(store: &dyn Store) {
             .expect("valid");
         store.store_prediction(&p).await.expect("store");
         let recent = store
-            .recent_predictions(&name, m.version(), 1)
+            .recent_predictions(&name, m.version(), Window::last(1))
             .await
             .expect("recent");
         assert_eq!(recent, vec![p]);
