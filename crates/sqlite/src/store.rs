@@ -264,10 +264,7 @@ impl Inner {
         // every step below waits for their locks, up to the busy timeout, rather than failing.
         writer.busy_timeout(config.busy_timeout()).map_err(map)?;
         if let Location::File(_) = config.location() {
-            // WAL lets readers run beside the writer; it is a property of the database file.
-            let mode: String = writer
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-                .map_err(map)?;
+            let mode = switch_to_wal(&writer, config.busy_timeout())?;
             if !mode.eq_ignore_ascii_case("wal") {
                 return Err(Error::configuration(format!(
                     "{config}: SQLite refused WAL mode (journal_mode is {mode})"
@@ -304,6 +301,28 @@ impl Inner {
         let conn = open_connection(&self.config)?;
         conn.busy_timeout(Duration::ZERO).map_err(map)?;
         Ok(conn)
+    }
+}
+
+/// Puts the database file in WAL mode (readers then run beside the writer; the mode is a
+/// property of the file) and returns the journal mode it is in. Switching needs an exclusive
+/// lock, and SQLite reports a conflict with another connection switching or migrating the same
+/// new file as "busy" at once, without its busy handler: wait here instead, up to `timeout`.
+fn switch_to_wal(conn: &Connection, timeout: Duration) -> Result<String> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) => return Ok(mode),
+            Err(e) => {
+                let e = map(e);
+                if !is_busy(&e) || started.elapsed() >= timeout {
+                    return Err(e);
+                }
+            }
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
 

@@ -6,7 +6,8 @@
 //!   (with a random suffix), so the checks can share one store and run in any order.
 //! - [`concurrency`]: checks that need tasks running in parallel on one `Arc<dyn Store>`.
 //! - [`properties`]: proptest properties: a model-based comparison with [`crate::MemoryStore`],
-//!   bad input leaving the store unchanged, and verbatim round-trips of awkward strings.
+//!   bad input leaving the store unchanged, verbatim round-trips of awkward strings, and
+//!   bit-exact round-trips of every finite double.
 //!
 //! A backend runs the whole suite with [`conformance_tests!`](crate::conformance_tests), giving an
 //! expression that builds a fresh store (it is evaluated once per test, inside a Tokio runtime):
@@ -20,11 +21,13 @@
 //! The calling crate needs `tokio` (features `macros`, `rt-multi-thread`) as a dev-dependency.
 
 pub mod concurrency;
+pub mod fidelity;
 mod fixtures;
 pub mod predictions;
 pub mod properties;
 pub mod registry;
 
+pub use fidelity::{json_at_the_depth_limit_round_trips, timestamps_at_the_range_ends_round_trip};
 pub use fixtures::{at, metadata, prediction, unique_name, version};
 pub use predictions::*;
 pub use registry::*;
@@ -60,6 +63,8 @@ macro_rules! __for_each_check {
             remove_alias_then_resolve_is_none,
             remove_missing_alias_is_not_found,
             awkward_strings_round_trip_verbatim,
+            json_at_the_depth_limit_round_trips,
+            timestamps_at_the_range_ends_round_trip,
             store_prediction_round_trips,
             store_prediction_for_missing_model_is_not_found,
             store_prediction_duplicate_id_is_already_exists,
@@ -158,6 +163,11 @@ macro_rules! conformance_tests {
         #[test]
         fn property_awkward_strings_round_trip() {
             $crate::conformance::properties::strings_round_trip(|| async { $make });
+        }
+
+        #[test]
+        fn property_floats_round_trip_bit_exact() {
+            $crate::conformance::properties::floats_round_trip(|| async { $make });
         }
     };
 }

@@ -872,3 +872,159 @@ where
         panic!("string round-trip property failed: {e}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bit-exact floats
+// ---------------------------------------------------------------------------------------------
+
+/// Every finite double: normal, subnormal, zero of either sign, and the ends.
+fn any_finite() -> impl Strategy<Value = f64> {
+    use proptest::num::f64::{NEGATIVE, NORMAL, POSITIVE, SUBNORMAL, ZERO};
+    prop_oneof![
+        4 => NORMAL | SUBNORMAL | ZERO | POSITIVE | NEGATIVE,
+        4 => 0.0f64..1.0,
+        1 => prop_oneof![
+            Just(-0.0),
+            Just(f64::MAX),
+            Just(f64::MIN),
+            Just(5e-324),
+            Just(f64::MIN_POSITIVE),
+            Just(0.014_089_813_668_273_221),
+        ],
+    ]
+}
+
+/// Every confidence: `[0, 1]`, subnormals included (`-0.0` is refused by the builder).
+fn any_confidence() -> impl Strategy<Value = f64> {
+    use proptest::num::f64::{POSITIVE, SUBNORMAL, ZERO};
+    prop_oneof![
+        4 => 0.0f64..=1.0,
+        1 => (SUBNORMAL | ZERO | POSITIVE).prop_map(|x| if x > 1.0 { 1.0 / x } else { x }),
+        1 => prop_oneof![Just(5e-324), Just(1.0), Just(0.0), Just(1.0 - f64::EPSILON / 2.0)],
+    ]
+}
+
+/// Whether two JSON values are equal with every float compared by its bits (so `-0.0` differs
+/// from `0.0`, and a float from an integer).
+pub fn same_bits(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.is_f64(), y.is_f64()) {
+            (true, true) => x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits),
+            (false, false) => x == y,
+            _ => false,
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_bits(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_bits(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn metadata_bits_equal(a: &ModelMetadata, b: &ModelMetadata) -> bool {
+    a.metrics().len() == b.metrics().len()
+        && a.metrics()
+            .iter()
+            .zip(b.metrics())
+            .all(|((k, x), (l, y))| k == l && x.to_bits() == y.to_bits())
+        && same_bits(
+            &Value::Object(a.configuration().clone()),
+            &Value::Object(b.configuration().clone()),
+        )
+        && a == b
+}
+
+fn prediction_bits_equal(a: &Prediction, b: &Prediction) -> bool {
+    a.confidence().to_bits() == b.confidence().to_bits()
+        && same_bits(a.prediction(), b.prediction())
+        && match (a.actual(), b.actual()) {
+            (Some(x), Some(y)) => same_bits(x, y),
+            (None, None) => true,
+            _ => false,
+        }
+        && same_bits(
+            &Value::Object(a.features().clone()),
+            &Value::Object(b.features().clone()),
+        )
+        && a == b
+}
+
+/// Arbitrary finite doubles (subnormals, `-0.0`, `f64::MAX`, `5e-324` among them) in every
+/// numeric place (a metric, the configuration, the prediction, its label, its features and its
+/// confidence) read back with the same bits, from the store and, read twice, from its cache if
+/// it has one.
+///
+/// # Panics
+/// On the first double that comes back changed.
+pub fn floats_round_trip<F, Fut, S>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+    S: Store + 'static,
+{
+    static CASE: AtomicU64 = AtomicU64::new(0);
+    let rt = runtime();
+    let store = rt.block_on(make());
+    let name = ModelName::new(format!("floats {}", Uuid::new_v4().simple())).expect("valid");
+    let mut runner = TestRunner::new(config());
+    let strategy = (
+        any_finite(),
+        any_finite(),
+        any_finite(),
+        any_finite(),
+        any_confidence(),
+    );
+    let result = runner.run(
+        &strategy,
+        |(metric, config_value, value, label, confidence)| {
+            rt.block_on(async {
+                let case = CASE.fetch_add(1, Ordering::Relaxed);
+                let version = Version::new(format!("0.{case}.0")).map_err(fail)?;
+                let mut configuration = crate::json::JsonObject::new();
+                configuration.insert("x".into(), json!(config_value));
+                configuration.insert("nested".into(), json!([{ "y": value }]));
+                let m = ModelMetadata::builder(name.clone(), version.clone(), "floats")
+                    .metric("m", metric)
+                    .configuration(configuration)
+                    .build()
+                    .map_err(fail)?;
+                store.register(&m).await.map_err(fail)?;
+                for read in 0..2 {
+                    let got = store.get(&name, &version).await.map_err(fail)?;
+                    prop_assert!(
+                        got.as_ref().is_some_and(|g| metadata_bits_equal(g, &m)),
+                        "read {}: {:?} came back as {:?}",
+                        read,
+                        m,
+                        got
+                    );
+                }
+                let p =
+                    Prediction::builder(name.clone(), version.clone(), json!(value), confidence)
+                        .actual(Some(json!([label, value])))
+                        .feature("f", json!(metric))
+                        .build()
+                        .map_err(fail)?;
+                store.store_prediction(&p).await.map_err(fail)?;
+                let got = store
+                    .recent_predictions(&name, &version, Window::last(1))
+                    .await
+                    .map_err(fail)?;
+                prop_assert!(
+                    got.len() == 1 && prediction_bits_equal(&got[0], &p),
+                    "{:?} came back as {:?}",
+                    p,
+                    got
+                );
+                Ok(())
+            })
+        },
+    );
+    if let Err(e) = result {
+        panic!("float round-trip property failed: {e}");
+    }
+}
