@@ -12,6 +12,7 @@ mod memory;
 mod metadata;
 mod name;
 mod prediction;
+mod query;
 mod redact;
 mod store;
 pub mod time;
@@ -28,6 +29,10 @@ pub use metadata::{ModelMetadata, ModelMetadataBuilder};
 pub use name::{Alias, ModelName};
 pub use prediction::{
     labels_match, Accuracy, ConfidenceBaseline, Label, Prediction, PredictionBuilder,
+};
+pub use query::{
+    BatchOptions, BatchOutcome, Cursor, OnProblem, PredictionFilter, ScanOptions, ScanPage,
+    SkipReason, Skipped,
 };
 pub use redact::redact_url;
 pub use store::{

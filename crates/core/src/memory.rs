@@ -8,8 +8,10 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    validate, Accuracy, Alias, Bounds, ConfidenceBaseline, DatabaseId, Error, Label, ModelMetadata,
-    ModelName, ModelRegistry, Prediction, PredictionStore, Result, Version, Window,
+    validate, Accuracy, Alias, BatchOptions, BatchOutcome, Bounds, ConfidenceBaseline, Cursor,
+    DatabaseId, Error, Label, ModelMetadata, ModelName, ModelRegistry, OnProblem, Prediction,
+    PredictionFilter, PredictionStore, Result, ScanOptions, ScanPage, SkipReason, Skipped, Version,
+    Window,
 };
 
 /// A complete store kept in memory, written to be obviously right rather than fast.
@@ -219,20 +221,52 @@ impl PredictionStore for MemoryStore {
     }
 
     async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()> {
+        self.store_predictions_with(predictions, BatchOptions::default())
+            .await
+            .map(drop)
+    }
+
+    async fn store_predictions_with(
+        &self,
+        predictions: &[Prediction],
+        options: BatchOptions,
+    ) -> Result<BatchOutcome> {
         validate::prediction_batch(predictions)?;
         let mut state = self.write();
-        for p in predictions {
-            state.require_version(p.model(), p.version())?;
-        }
-        for p in predictions {
-            if state.predictions.contains_key(&p.id()) {
-                return Err(Error::already_exists(format!("prediction {}", p.id())));
+        let mut skipped = Vec::new();
+        let skip = |index: usize, p: &Prediction, reason| Skipped {
+            index,
+            id: p.id(),
+            reason,
+        };
+        // Every unknown version is found before any stored id, so that NotFound comes before
+        // AlreadyExists.
+        let mut known = Vec::with_capacity(predictions.len());
+        for (i, p) in predictions.iter().enumerate() {
+            match state.require_version(p.model(), p.version()) {
+                Ok(()) => known.push((i, p)),
+                Err(e) if options.missing() == OnProblem::Fail => return Err(e),
+                Err(_) => skipped.push(skip(i, p, SkipReason::NotFound)),
             }
         }
-        for p in predictions {
-            state.predictions.insert(p.id(), p.clone());
+        let mut new = Vec::with_capacity(known.len());
+        for (i, p) in known {
+            if !state.predictions.contains_key(&p.id()) {
+                new.push(p);
+            } else if options.conflict() == OnProblem::Fail {
+                return Err(Error::already_exists(format!("prediction {}", p.id())));
+            } else {
+                skipped.push(skip(i, p, SkipReason::AlreadyExists));
+            }
         }
-        Ok(())
+        for p in &new {
+            state.predictions.insert(p.id(), (*p).clone());
+        }
+        skipped.sort_by_key(|s| s.index);
+        Ok(BatchOutcome {
+            stored: new.len(),
+            skipped,
+        })
     }
 
     async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()> {
@@ -241,14 +275,32 @@ impl PredictionStore for MemoryStore {
     }
 
     async fn record_actuals(&self, labels: &[Label]) -> Result<()> {
+        self.record_actuals_with(labels, BatchOptions::default())
+            .await
+            .map(drop)
+    }
+
+    async fn record_actuals_with(
+        &self,
+        labels: &[Label],
+        options: BatchOptions,
+    ) -> Result<BatchOutcome> {
         validate::label_batch(labels)?;
         let mut state = self.write();
         let mut labelled = Vec::with_capacity(labels.len());
-        for label in labels {
-            let stored = state
-                .predictions
-                .get(&label.id())
-                .ok_or_else(|| Error::not_found(format!("prediction {}", label.id())))?;
+        let mut skipped = Vec::new();
+        for (index, label) in labels.iter().enumerate() {
+            let Some(stored) = state.predictions.get(&label.id()) else {
+                if options.missing() == OnProblem::Fail {
+                    return Err(Error::not_found(format!("prediction {}", label.id())));
+                }
+                skipped.push(Skipped {
+                    index,
+                    id: label.id(),
+                    reason: SkipReason::NotFound,
+                });
+                continue;
+            };
             labelled.push(
                 stored
                     .to_builder()
@@ -256,10 +308,64 @@ impl PredictionStore for MemoryStore {
                     .build()?,
             );
         }
+        let stored = labelled.len();
         for p in labelled {
             state.predictions.insert(p.id(), p);
         }
-        Ok(())
+        Ok(BatchOutcome { stored, skipped })
+    }
+
+    async fn prediction(&self, id: Uuid) -> Result<Option<Prediction>> {
+        Ok(self.read().predictions.get(&id).cloned())
+    }
+
+    async fn count_predictions(&self, filter: &PredictionFilter) -> Result<u64> {
+        let bounds = filter.bounds()?;
+        let state = self.read();
+        match (filter.model_name(), filter.model_version()) {
+            (Some(name), Some(version)) => state.require_version(name, version)?,
+            (Some(name), None) if !state.models.contains_key(name) => {
+                return Err(Error::not_found(format!("model {name:?}")))
+            }
+            _ => {}
+        }
+        let count = state
+            .predictions
+            .values()
+            .filter(|p| filter.model_name().is_none_or(|n| p.model() == n))
+            .filter(|p| filter.model_version().is_none_or(|v| p.version() == v))
+            .filter(|p| bounds.contains(p.timestamp()))
+            .filter(|p| !filter.is_labelled_only() || p.actual().is_some())
+            .count();
+        Ok(count as u64)
+    }
+
+    async fn scan_predictions(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        options: ScanOptions,
+    ) -> Result<ScanPage> {
+        let (bounds, from, page_size) = options.resolve()?;
+        let state = self.read();
+        state.require_version(model, version)?;
+        let mut found: Vec<&Prediction> = state
+            .newest_first(model, version, &bounds)
+            .into_iter()
+            .filter(|p| {
+                Cursor {
+                    ts: p.timestamp(),
+                    id: p.id(),
+                } >= from
+            })
+            .filter(|p| !options.is_labelled_only() || p.actual().is_some())
+            .collect();
+        found.reverse();
+        found.truncate(page_size);
+        Ok(ScanPage::new(
+            found.into_iter().cloned().collect(),
+            page_size,
+        ))
     }
 
     async fn recent_predictions(

@@ -14,8 +14,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    Accuracy, Alias, ConfidenceBaseline, Label, ModelMetadata, ModelName, Prediction, Result,
-    Version, Window,
+    Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, Label, ModelMetadata,
+    ModelName, Prediction, PredictionFilter, Result, ScanOptions, ScanPage, Version, Window,
 };
 
 /// Identifies the database a store reads and writes: two handles on one database have the same
@@ -157,6 +157,24 @@ pub trait PredictionStore: Debug + Send + Sync {
     ///   AlreadyExists.
     async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()>;
 
+    /// Stores a batch of predictions, skipping (and reporting) the ones that cannot be stored
+    /// when `options` says so; the stored ones are written together, atomically.
+    ///
+    /// # Behavior
+    /// - With the default options it is [`store_predictions`](Self::store_predictions): all or
+    ///   nothing, and the outcome reports every prediction stored.
+    /// - More than [`crate::limits::MAX_BATCH_LEN`] predictions, or an id twice in the batch,
+    ///   return [`crate::Error::InvalidInput`] whatever the options; nothing is written.
+    /// - With `on_conflict(Skip)`, a prediction whose id is already stored is skipped
+    ///   ([`crate::SkipReason::AlreadyExists`]), the stored one unchanged, and the rest stored.
+    /// - With `on_missing(Skip)`, a prediction whose model version is not registered is skipped
+    ///   ([`crate::SkipReason::NotFound`]) and the rest stored.
+    async fn store_predictions_with(
+        &self,
+        predictions: &[Prediction],
+        options: BatchOptions,
+    ) -> Result<BatchOutcome>;
+
     /// Records the actual label of a stored prediction (replacing an earlier label, if any).
     ///
     /// # Behavior
@@ -174,6 +192,52 @@ pub trait PredictionStore: Debug + Send + Sync {
     ///   nothing is written.
     /// - Any id with no stored prediction returns [`crate::Error::NotFound`]; nothing is written.
     async fn record_actuals(&self, labels: &[Label]) -> Result<()>;
+
+    /// Records a batch of labels, skipping (and reporting) the ones whose prediction does not
+    /// exist when `options` says so; the others are written together, atomically.
+    ///
+    /// # Behavior
+    /// - With the default options it is [`record_actuals`](Self::record_actuals): all or
+    ///   nothing.
+    /// - With `on_missing(Skip)`, a label whose prediction does not exist is skipped
+    ///   ([`crate::SkipReason::NotFound`]) and the rest recorded.
+    async fn record_actuals_with(
+        &self,
+        labels: &[Label],
+        options: BatchOptions,
+    ) -> Result<BatchOutcome>;
+
+    /// Reads one prediction by its id.
+    ///
+    /// # Behavior
+    /// - Returns `None` when no prediction has that id.
+    async fn prediction(&self, id: Uuid) -> Result<Option<Prediction>>;
+
+    /// Counts the predictions `filter` selects.
+    ///
+    /// # Behavior
+    /// - Returns [`crate::Error::NotFound`] when the filter names a model with no versions or a
+    ///   version that is not registered.
+    /// - A window with a count returns [`crate::Error::InvalidInput`] (field `last`).
+    /// - Counts only predictions made in the window's range, and only labelled ones when the
+    ///   filter says so.
+    async fn count_predictions(&self, filter: &PredictionFilter) -> Result<u64>;
+
+    /// Reads a page of a model version's predictions in `(timestamp, id)` order, oldest first,
+    /// starting at the options' cursor; the page's `next` cursor continues the scan.
+    ///
+    /// # Behavior
+    /// - Returns [`crate::Error::NotFound`] when the model version is not registered.
+    /// - Following `next` until it is `None` visits every prediction of the range exactly once,
+    ///   also when many share a timestamp; only labelled ones when the options say so.
+    /// - A page size of 0 or above [`crate::limits::MAX_RECENT_LIMIT`] returns
+    ///   [`crate::Error::InvalidInput`] (field `page_size`).
+    async fn scan_predictions(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        options: ScanOptions,
+    ) -> Result<ScanPage>;
 
     /// Reads the newest predictions of a model version in `window`, newest first.
     ///
@@ -261,6 +325,11 @@ macro_rules! store_operations {
                 StorePredictions => store_predictions(predictions: &[Prediction]) -> ();
                 RecordActual => record_actual(id: Uuid, actual: &Value) -> ();
                 RecordActuals => record_actuals(labels: &[Label]) -> ();
+                StorePredictionsWith => store_predictions_with(predictions: &[Prediction], options: BatchOptions) -> BatchOutcome;
+                RecordActualsWith => record_actuals_with(labels: &[Label], options: BatchOptions) -> BatchOutcome;
+                GetPrediction => prediction(id: Uuid) -> Option<Prediction>;
+                CountPredictions => count_predictions(filter: &PredictionFilter) -> u64;
+                ScanPredictions => scan_predictions(model: &ModelName, version: &Version, options: ScanOptions) -> ScanPage;
                 RecentPredictions => recent_predictions(model: &ModelName, version: &Version, window: Window) -> Vec<Prediction>;
                 Accuracy => accuracy(model: &ModelName, version: &Version, window: Window) -> Accuracy;
                 StoreBaseline => store_baseline(baseline: &ConfidenceBaseline) -> ();
@@ -307,6 +376,8 @@ macro_rules! define_operation {
                         | Operation::StorePredictions
                         | Operation::RecordActual
                         | Operation::RecordActuals
+                        | Operation::StorePredictionsWith
+                        | Operation::RecordActualsWith
                         | Operation::StoreBaseline
                 )
             }

@@ -26,7 +26,7 @@ pub type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
 /// Declares the columns of a row type, by field name; see the module docs.
 macro_rules! table {
     (
-        $row:ident: $columns:ident, $excluded:ident, $input:ident,
+        $row:ident: $columns:ident, $excluded:ident, $input:ident, $in_t:ident,
         $(#[$read_doc:meta])* $read:ident,
         $(#[$bind_doc:meta])* $bind:ident,
         $(#[$arrays_doc:meta])* $arrays:ident { $first:ident $(, $field:ident)* $(,)? }
@@ -43,6 +43,12 @@ macro_rules! table {
             };
         }
 
+        #[allow(unused_macros)]
+        macro_rules! $in_t {
+            () => {
+                concat!("t.", stringify!($first) $(, ", t.", stringify!($field))*)
+            };
+        }
         #[allow(unused_macros)]
         macro_rules! $input {
             () => {
@@ -79,7 +85,7 @@ macro_rules! table {
     };
 }
 
-table!(MetadataRow: metadata_columns, metadata_excluded, metadata_input,
+table!(MetadataRow: metadata_columns, metadata_excluded, metadata_input, metadata_in_t,
     /// Reads a model version's columns, starting at column `first`.
     read_metadata,
     /// Binds a model version's columns, in the order of `metadata_columns!()`.
@@ -91,7 +97,7 @@ table!(MetadataRow: metadata_columns, metadata_excluded, metadata_input,
     }
 );
 
-table!(PredictionRow: prediction_columns, prediction_excluded, prediction_input,
+table!(PredictionRow: prediction_columns, prediction_excluded, prediction_input, prediction_in_t,
     /// Reads a prediction's columns, starting at column `first`.
     read_prediction,
     /// Binds a prediction's columns, in the order of `prediction_columns!()`.
@@ -102,7 +108,7 @@ table!(PredictionRow: prediction_columns, prediction_excluded, prediction_input,
     }
 );
 
-table!(BaselineRow: baseline_columns, baseline_excluded, baseline_input,
+table!(BaselineRow: baseline_columns, baseline_excluded, baseline_input, baseline_in_t,
     /// Reads a baseline's columns, starting at column `first`.
     read_baseline,
     /// Binds a baseline's columns, in the order of `baseline_columns!()`.
@@ -199,6 +205,98 @@ pub const STORE_PREDICTIONS: &str = concat!(
     INSERT INTO ml_predictions (",
     prediction_columns!(),
     ", model_id) SELECT * FROM resolved WHERE (SELECT count(*) FROM resolved) = $11"
+);
+
+/// A batch that reports instead of failing ([`bind_prediction_arrays`], `$9` names, `$10`
+/// version keys, `$11` true to store the rest when a version is missing, false to store nothing
+/// then), skipping ids already stored: returns each row that was not stored, with its position
+/// (1-based) and whether its version was missing.
+pub const STORE_PREDICTIONS_SKIPPING: &str = concat!(
+    "WITH input AS ( \
+        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], \
+            $6::float8[], $7::text[], $8::timestamptz[], $9::text[], $10::bytea[]) \
+        WITH ORDINALITY AS t(",
+    prediction_columns!(),
+    ", name, version_key, ord) \
+    ), resolved AS ( \
+        SELECT i.*, m.id AS model_id FROM input i \
+        LEFT JOIN ml_models m ON m.name = i.name AND m.version_key = i.version_key \
+    ), inserted AS ( \
+        INSERT INTO ml_predictions (",
+    prediction_columns!(),
+    ", model_id) SELECT ",
+    prediction_columns!(),
+    ", model_id FROM resolved WHERE model_id IS NOT NULL \
+        AND ($11 OR NOT EXISTS (SELECT 1 FROM resolved WHERE model_id IS NULL)) \
+        ON CONFLICT (id) DO NOTHING RETURNING id \
+    ) \
+    SELECT r.ord, r.model_id IS NULL FROM resolved r \
+    WHERE NOT EXISTS (SELECT 1 FROM inserted ins WHERE ins.id = r.id) ORDER BY r.ord"
+);
+
+/// As [`STORE_PREDICTIONS_SKIPPING`], but a stored id fails the whole statement (unique
+/// violation): for batches that skip missing versions and nothing else.
+pub const STORE_PREDICTIONS_SKIPPING_MISSING: &str = concat!(
+    "WITH input AS ( \
+        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], \
+            $6::float8[], $7::text[], $8::timestamptz[], $9::text[], $10::bytea[]) \
+        WITH ORDINALITY AS t(",
+    prediction_columns!(),
+    ", name, version_key, ord) \
+    ), resolved AS ( \
+        SELECT i.*, m.id AS model_id FROM input i \
+        LEFT JOIN ml_models m ON m.name = i.name AND m.version_key = i.version_key \
+    ), inserted AS ( \
+        INSERT INTO ml_predictions (",
+    prediction_columns!(),
+    ", model_id) SELECT ",
+    prediction_columns!(),
+    ", model_id FROM resolved WHERE model_id IS NOT NULL AND $11 \
+        RETURNING id \
+    ) \
+    SELECT r.ord, r.model_id IS NULL FROM resolved r \
+    WHERE NOT EXISTS (SELECT 1 FROM inserted ins WHERE ins.id = r.id) ORDER BY r.ord"
+);
+
+/// Labels (ids, texts, match keys) recorded for the ids that exist; returns the position
+/// (1-based) of each label whose prediction does not.
+pub const RECORD_ACTUALS_SKIPPING: &str = "WITH input AS ( \
+        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY \
+            AS t(id, actual, actual_key, ord) \
+    ), updated AS ( \
+        UPDATE ml_predictions p SET actual = i.actual, \
+            correct = (coalesce(p.prediction_key, p.prediction) = i.actual_key) \
+        FROM input i WHERE p.id = i.id RETURNING p.id \
+    ) \
+    SELECT i.ord FROM input i WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.id = i.id) \
+    ORDER BY i.ord";
+
+/// One prediction by id (`$1`), with its model name and version text first.
+pub const PREDICTION_BY_ID: &str = concat!(
+    "SELECT m.name, m.version, ",
+    prediction_in_t!(),
+    " FROM ml_predictions t JOIN ml_models m ON m.id = t.model_id WHERE t.id = $1"
+);
+
+/// Counts predictions: of the model `$1` (NULL: every model), of its version key `$2` (NULL:
+/// every version), in `[$3, $4)`, only labelled ones when `$5`.
+pub const COUNT_PREDICTIONS: &str = "SELECT count(*) FROM ml_predictions \
+    WHERE ($1::text IS NULL OR model_id IN \
+        (SELECT id FROM ml_models WHERE name = $1 AND ($2::bytea IS NULL OR version_key = $2))) \
+    AND ts >= $3 AND ts < $4 AND (NOT $5 OR correct IS NOT NULL)";
+
+/// Whether a model (`$1`) has a version.
+pub const MODEL_EXISTS: &str = "SELECT 1 FROM ml_models WHERE name = $1 LIMIT 1";
+
+/// A page of a model version's predictions in `(ts, id)` order from the cursor `($5, $6)` on,
+/// in `[$3, $4)`, only labelled ones when `$7`, at most `$8`.
+pub const SCAN_PREDICTIONS: &str = concat!(
+    "SELECT ",
+    prediction_columns!(),
+    " FROM ml_predictions WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = $1 AND version_key = $2) \
+    AND ts >= $3 AND ts < $4 AND (ts, id) >= ($5, $6) AND (NOT $7 OR correct IS NOT NULL) \
+    ORDER BY ts, id LIMIT $8"
 );
 
 /// The first (name, version_key) pair of the arrays that is not registered.
@@ -321,6 +419,20 @@ mod tests {
         }
         let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
             "EXPLAIN {}",
+            super::SCAN_PREDICTIONS
+        )));
+        let q = q
+            .bind("m")
+            .bind(&key)
+            .bind(start)
+            .bind(end)
+            .bind(start)
+            .bind(uuid::Uuid::nil())
+            .bind(false)
+            .bind(100i64);
+        plans.push(("scan", q.fetch_all(&mut conn).await.unwrap()));
+        let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN {}",
             super::RESOLVE_ALIAS
         )));
         plans.push((
@@ -343,7 +455,7 @@ mod tests {
                     "{plan}"
                 );
             }
-            if what == "recent" {
+            if what == "recent" || what == "scan" {
                 assert!(plan.contains("ml_predictions_recent"), "{plan}");
             }
         }

@@ -8,12 +8,14 @@ use async_trait::async_trait;
 use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
 use mlstore_core::json::{canonical, match_key};
 use mlstore_core::{
-    validate, Accuracy, Alias, ConfidenceBaseline, DatabaseId, Error, Label, ModelMetadata,
-    ModelName, ModelRegistry, Prediction, PredictionStore, Result, Version, Window,
+    validate, Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, DatabaseId, Error,
+    Label, ModelMetadata, ModelName, ModelRegistry, OnProblem, Prediction, PredictionFilter,
+    PredictionStore, Result, ScanOptions, ScanPage, SkipReason, Skipped, Version, Window,
 };
 use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgRow;
+use sqlx::Row;
 
 use uuid::Uuid;
 
@@ -159,6 +161,37 @@ impl PostgresStore {
 
     fn map(&self, err: sqlx::Error) -> Error {
         self.errors.map(err)
+    }
+
+    async fn version_exists(&self, model: &ModelName, key: &[u8]) -> Result<bool> {
+        let id: Option<i64> = run!(self, c => sqlx::query_scalar(sql::MODEL_ID)
+            .bind(model.as_str())
+            .bind(key)
+            .fetch_optional(c))
+        .map_err(|e| self.map(e))?;
+        Ok(id.is_some())
+    }
+
+    /// NotFound when a filter names a model without versions or an unregistered version.
+    async fn check_filter_names_something(&self, filter: &PredictionFilter) -> Result<()> {
+        match (filter.model_name(), filter.model_version()) {
+            (Some(name), Some(version)) => {
+                if !self.version_exists(name, &version.sort_key()).await? {
+                    return Err(Error::version_not_found(name, version));
+                }
+            }
+            (Some(name), None) => {
+                let exists: Option<i32> = run!(self, c => sqlx::query_scalar(sql::MODEL_EXISTS)
+                    .bind(name.as_str())
+                    .fetch_optional(c))
+                .map_err(|e| self.map(e))?;
+                if exists.is_none() {
+                    return Err(Error::not_found(format!("model {name:?}")));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn metadata_from_row(&self, row: &PgRow) -> Result<ModelMetadata> {
@@ -333,6 +366,67 @@ impl PredictionStore for PostgresStore {
         })
     }
 
+    async fn store_predictions_with(
+        &self,
+        predictions: &[Prediction],
+        options: BatchOptions,
+    ) -> Result<BatchOutcome> {
+        let statement = match (options.conflict(), options.missing()) {
+            (OnProblem::Fail, OnProblem::Fail) => {
+                self.store_predictions(predictions).await?;
+                return Ok(BatchOutcome {
+                    stored: predictions.len(),
+                    skipped: Vec::new(),
+                });
+            }
+            (OnProblem::Skip, _) => sql::STORE_PREDICTIONS_SKIPPING,
+            (OnProblem::Fail, OnProblem::Skip) => sql::STORE_PREDICTIONS_SKIPPING_MISSING,
+        };
+        validate::prediction_batch(predictions)?;
+        if predictions.is_empty() {
+            return Ok(BatchOutcome::default());
+        }
+        let rows: Vec<PredictionRow> = predictions.iter().map(PredictionRow::encode).collect();
+        let names: Vec<&str> = predictions.iter().map(|p| p.model().as_str()).collect();
+        let keys: Vec<Vec<u8>> = predictions.iter().map(|p| p.version().sort_key()).collect();
+        let store_rest = options.missing() == OnProblem::Skip;
+        let not_stored = run!(self, c => sql::bind_prediction_arrays(sqlx::query(statement), &rows)
+            .bind(&names)
+            .bind(&keys)
+            .bind(store_rest)
+            .fetch_all(c))
+        .map_err(|e| {
+            self.map(e).naming_conflict(|| {
+                Error::already_exists("a prediction id of the batch is already stored")
+            })
+        })?;
+        let mut skipped = Vec::with_capacity(not_stored.len());
+        for row in not_stored {
+            let (ord, missing): (i64, bool) = (
+                row.try_get(0).map_err(|e| self.map(e))?,
+                row.try_get(1).map_err(|e| self.map(e))?,
+            );
+            let index = (ord - 1) as usize;
+            let p = &predictions[index];
+            if missing && !store_rest {
+                return Err(Error::version_not_found(p.model(), p.version()));
+            }
+            skipped.push(Skipped {
+                index,
+                id: p.id(),
+                reason: if missing {
+                    SkipReason::NotFound
+                } else {
+                    SkipReason::AlreadyExists
+                },
+            });
+        }
+        Ok(BatchOutcome {
+            stored: predictions.len() - skipped.len(),
+            skipped,
+        })
+    }
+
     async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()> {
         let label = Label::new(id, actual.clone())?;
         let done = run!(self, c => sqlx::query(sql::RECORD_ACTUAL)
@@ -374,6 +468,115 @@ impl PredictionStore for PostgresStore {
             Some(id) => Error::not_found(format!("prediction {id}")),
             None => Error::not_found("a prediction of the batch"),
         })
+    }
+
+    async fn record_actuals_with(
+        &self,
+        labels: &[Label],
+        options: BatchOptions,
+    ) -> Result<BatchOutcome> {
+        if options.missing() == OnProblem::Fail {
+            self.record_actuals(labels).await?;
+            return Ok(BatchOutcome {
+                stored: labels.len(),
+                skipped: Vec::new(),
+            });
+        }
+        validate::label_batch(labels)?;
+        if labels.is_empty() {
+            return Ok(BatchOutcome::default());
+        }
+        let ids: Vec<Uuid> = labels.iter().map(Label::id).collect();
+        let actuals: Vec<String> = labels.iter().map(|l| canonical(l.actual())).collect();
+        let keys: Vec<String> = labels.iter().map(|l| match_key(l.actual())).collect();
+        let missing: Vec<i64> = run!(self, c => sqlx::query_scalar(sql::RECORD_ACTUALS_SKIPPING)
+            .bind(&ids)
+            .bind(&actuals)
+            .bind(&keys)
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
+        let skipped: Vec<Skipped> = missing
+            .into_iter()
+            .map(|ord| {
+                let index = (ord - 1) as usize;
+                Skipped {
+                    index,
+                    id: labels[index].id(),
+                    reason: SkipReason::NotFound,
+                }
+            })
+            .collect();
+        Ok(BatchOutcome {
+            stored: labels.len() - skipped.len(),
+            skipped,
+        })
+    }
+
+    async fn prediction(&self, id: Uuid) -> Result<Option<Prediction>> {
+        let row = run!(self, c => sqlx::query(sql::PREDICTION_BY_ID)
+            .bind(id)
+            .fetch_optional(c))
+        .map_err(|e| self.map(e))?;
+        row.map(|r| {
+            let name: String = r.try_get(0).map_err(|e| self.map(e))?;
+            let version: String = r.try_get(1).map_err(|e| self.map(e))?;
+            let (name, version) = (ModelName::new(name)?, Version::new(&version)?);
+            sql::read_prediction(&r, 2)
+                .map_err(|e| self.map(e))?
+                .decode(&name, &version, BACKEND)
+        })
+        .transpose()
+    }
+
+    async fn count_predictions(&self, filter: &PredictionFilter) -> Result<u64> {
+        let bounds = filter.bounds()?;
+        let name = filter.model_name().map(ModelName::as_str);
+        let key = filter.model_version().map(Version::sort_key);
+        let count: i64 = run!(self, c => sqlx::query_scalar(sql::COUNT_PREDICTIONS)
+            .bind(name)
+            .bind(&key)
+            .bind(bounds.start)
+            .bind(bounds.end)
+            .bind(filter.is_labelled_only())
+            .fetch_one(c))
+        .map_err(|e| self.map(e))?;
+        if count == 0 {
+            self.check_filter_names_something(filter).await?;
+        }
+        Ok(count as u64)
+    }
+
+    async fn scan_predictions(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        options: ScanOptions,
+    ) -> Result<ScanPage> {
+        let (bounds, from, page_size) = options.resolve()?;
+        let key = version.sort_key();
+        let rows = run!(self, c => sqlx::query(sql::SCAN_PREDICTIONS)
+            .bind(model.as_str())
+            .bind(&key)
+            .bind(bounds.start)
+            .bind(bounds.end)
+            .bind(from.ts)
+            .bind(from.id)
+            .bind(options.is_labelled_only())
+            .bind(page_size as i64)
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
+        if rows.is_empty() && !self.version_exists(model, &key).await? {
+            return Err(Error::version_not_found(model, version));
+        }
+        let found = rows
+            .iter()
+            .map(|r| {
+                sql::read_prediction(r, 0)
+                    .map_err(|e| self.map(e))?
+                    .decode(model, version, BACKEND)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ScanPage::new(found, page_size))
     }
 
     async fn recent_predictions(

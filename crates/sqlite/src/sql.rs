@@ -124,7 +124,7 @@ macro_rules! each {
 /// Declares the columns of a row type, by field name; see the module docs.
 macro_rules! table {
     (
-        $row:ident: $columns:ident, $placeholders:ident, $excluded:ident,
+        $row:ident: $columns:ident, $placeholders:ident, $excluded:ident, $qualified:ident,
         $(#[$read_doc:meta])* $read:ident,
         $(#[$params_doc:meta])* $params:ident { $first:ident $(, $field:ident)* $(,)? }
     ) => {
@@ -136,6 +136,12 @@ macro_rules! table {
         macro_rules! $placeholders {
             () => {
                 concat!("?" $(, each!($field, ", ?"))*)
+            };
+        }
+        #[allow(unused_macros)]
+        macro_rules! $qualified {
+            () => {
+                concat!("t.", stringify!($first) $(, ", t.", stringify!($field))*)
             };
         }
         #[allow(unused_macros)]
@@ -166,7 +172,7 @@ macro_rules! table {
     };
 }
 
-table!(MetadataRow: metadata_columns, metadata_placeholders, metadata_excluded,
+table!(MetadataRow: metadata_columns, metadata_placeholders, metadata_excluded, metadata_in_t,
     /// Reads a model version's columns, starting at column `first`.
     read_metadata,
     /// A model version's columns, in the order of `metadata_columns!()`.
@@ -176,7 +182,7 @@ table!(MetadataRow: metadata_columns, metadata_placeholders, metadata_excluded,
     }
 );
 
-table!(PredictionRow: prediction_columns, prediction_placeholders, prediction_excluded,
+table!(PredictionRow: prediction_columns, prediction_placeholders, prediction_excluded, prediction_in_t,
     /// Reads a prediction's columns, starting at column `first`.
     read_prediction,
     /// A prediction's columns, in the order of `prediction_columns!()`.
@@ -185,7 +191,7 @@ table!(PredictionRow: prediction_columns, prediction_placeholders, prediction_ex
     }
 );
 
-table!(BaselineRow: baseline_columns, baseline_placeholders, baseline_excluded,
+table!(BaselineRow: baseline_columns, baseline_placeholders, baseline_excluded, baseline_in_t,
     /// Reads a baseline's columns, starting at column `first`.
     read_baseline,
     /// A baseline's columns, in the order of `baseline_columns!()`.
@@ -285,6 +291,44 @@ pub const INSERT_PREDICTION: &str = concat!(
     ", ?)"
 );
 
+/// One prediction of a batch that skips ids already stored: inserts nothing (and changes no
+/// row) when the id exists.
+pub const INSERT_PREDICTION_IF_NEW: &str = concat!(
+    "INSERT INTO ml_predictions (",
+    prediction_columns!(),
+    ", model_id) VALUES (",
+    prediction_placeholders!(),
+    ", ?) ON CONFLICT (id) DO NOTHING"
+);
+
+/// One prediction by id (`?1`), with its model name and version text first.
+pub const PREDICTION_BY_ID: &str = concat!(
+    "SELECT m.name, m.version, ",
+    prediction_in_t!(),
+    " FROM ml_predictions t JOIN ml_models m ON m.id = t.model_id WHERE t.id = ?1"
+);
+
+/// Counts predictions: of the model `?1` (NULL: every model), of its version key `?2` (NULL:
+/// every version), in `[?3, ?4)`, only labelled ones when `?5` is 1.
+pub const COUNT_PREDICTIONS: &str = "SELECT count(*) FROM ml_predictions \
+    WHERE (?1 IS NULL OR model_id IN \
+        (SELECT id FROM ml_models WHERE name = ?1 AND (?2 IS NULL OR version_key = ?2))) \
+    AND ts >= ?3 AND ts < ?4 AND (?5 = 0 OR correct IS NOT NULL)";
+
+/// Whether a model (`?1`) has a version.
+pub const MODEL_EXISTS: &str = "SELECT 1 FROM ml_models WHERE name = ?1 LIMIT 1";
+
+/// A page of a model version's predictions in `(ts, id)` order from the cursor `(?5, ?6)` on,
+/// in `[?3, ?4)`, only labelled ones when `?7` is 1, at most `?8`.
+pub const SCAN_PREDICTIONS: &str = concat!(
+    "SELECT ",
+    prediction_columns!(),
+    " FROM ml_predictions WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2) \
+    AND ts >= ?3 AND ts < ?4 AND (ts, id) >= (?5, ?6) AND (?7 = 0 OR correct IS NOT NULL) \
+    ORDER BY ts, id LIMIT ?8"
+);
+
 /// Records a label (`?2` its canonical text, `?3` its match key): correct when the match keys
 /// are equal.
 pub const RECORD_ACTUAL: &str = "UPDATE ml_predictions SET actual = ?2, \
@@ -365,6 +409,8 @@ mod tests {
             ("model id", super::MODEL_ID, 2),
             ("resolve alias", super::RESOLVE_ALIAS, 2),
             ("recent", super::RECENT, 5),
+            ("scan", super::SCAN_PREDICTIONS, 8),
+            ("prediction by id", super::PREDICTION_BY_ID, 1),
             ("accuracy", super::ACCURACY, 5),
             ("baseline", super::BASELINE, 2),
             ("list models", super::LIST_MODELS, 0),
@@ -398,7 +444,7 @@ mod tests {
                     "{text}"
                 );
             }
-            if what == "recent" {
+            if what == "recent" || what == "scan" {
                 assert!(text.contains("ml_predictions_recent"), "{text}");
             }
         }

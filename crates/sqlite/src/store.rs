@@ -21,9 +21,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
 use mlstore_core::json::{canonical, match_key};
+use mlstore_core::time::to_micros;
 use mlstore_core::{
-    validate, Accuracy, Alias, ConfidenceBaseline, DatabaseId, Error, Label, ModelMetadata,
-    ModelName, ModelRegistry, Prediction, PredictionStore, Result, Version, Window,
+    validate, Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, DatabaseId, Error,
+    Label, ModelMetadata, ModelName, ModelRegistry, OnProblem, Prediction, PredictionFilter,
+    PredictionStore, Result, ScanOptions, ScanPage, SkipReason, Skipped, Version, Window,
 };
 use rusqlite::types::ToSqlOutput;
 use rusqlite::{
@@ -420,6 +422,25 @@ fn model_id(conn: &Connection, name: &ModelName, version: &Version) -> Result<Op
     )
 }
 
+/// NotFound when a filter names a model without versions or an unregistered version.
+fn check_filter_names_something(conn: &Connection, filter: &PredictionFilter) -> Result<()> {
+    match (filter.model_name(), filter.model_version()) {
+        (Some(name), Some(version)) if model_id(conn, name, version)?.is_none() => {
+            Err(Error::version_not_found(name, version))
+        }
+        (Some(name), None) => {
+            let exists = query_one(conn, sql::MODEL_EXISTS, params![name.as_str()], |r| {
+                r.get::<_, i64>(0)
+            })?;
+            match exists {
+                Some(_) => Ok(()),
+                None => Err(Error::not_found(format!("model {name:?}"))),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 /// NotFound for the model version unless a statement changed a row.
 fn changed_or_not_found(changed: usize, name: &ModelName, version: &Version) -> Result<()> {
     if changed == 0 {
@@ -585,43 +606,83 @@ impl PredictionStore for SqliteStore {
     }
 
     async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()> {
+        self.store_predictions_with(predictions, BatchOptions::default())
+            .await
+            .map(drop)
+    }
+
+    async fn store_predictions_with(
+        &self,
+        predictions: &[Prediction],
+        options: BatchOptions,
+    ) -> Result<BatchOutcome> {
         validate::prediction_batch(predictions)?;
         if predictions.is_empty() {
-            return Ok(());
+            return Ok(BatchOutcome::default());
         }
         let rows: Vec<PredictionRow> = predictions.iter().map(PredictionRow::encode).collect();
         self.write(true, |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map)?;
+            let mut skipped = Vec::new();
             // Every model version is resolved before the first insert, so an unknown version
             // is reported as NotFound even when the batch also repeats a stored id.
-            let mut known: HashMap<(&ModelName, &Version), i64> = HashMap::new();
+            let mut known: HashMap<(&ModelName, &Version), Option<i64>> = HashMap::new();
             let mut model_ids = Vec::with_capacity(predictions.len());
-            for p in predictions {
+            for (index, p) in predictions.iter().enumerate() {
                 let key = (p.model(), p.version());
                 let id = match known.get(&key) {
                     Some(id) => *id,
-                    None => {
-                        let id = model_id(&tx, p.model(), p.version())?
-                            .ok_or_else(|| Error::version_not_found(p.model(), p.version()))?;
-                        *known.entry(key).or_insert(id)
-                    }
+                    None => *known
+                        .entry(key)
+                        .or_insert(model_id(&tx, p.model(), p.version())?),
                 };
-                model_ids.push(id);
+                match id {
+                    Some(id) => model_ids.push(Some(id)),
+                    None if options.missing() == OnProblem::Fail => {
+                        return Err(Error::version_not_found(p.model(), p.version()))
+                    }
+                    None => {
+                        skipped.push(Skipped {
+                            index,
+                            id: p.id(),
+                            reason: SkipReason::NotFound,
+                        });
+                        model_ids.push(None);
+                    }
+                }
             }
+            let statement = match options.conflict() {
+                OnProblem::Fail => sql::INSERT_PREDICTION,
+                OnProblem::Skip => sql::INSERT_PREDICTION_IF_NEW,
+            };
+            let mut stored = 0;
             {
-                let mut insert = tx.prepare_cached(sql::INSERT_PREDICTION).map_err(map)?;
-                for ((p, row), model_id) in predictions.iter().zip(&rows).zip(model_ids) {
+                let mut insert = tx.prepare_cached(statement).map_err(map)?;
+                let items = predictions.iter().zip(&rows).zip(model_ids).enumerate();
+                for (index, ((p, row), model_id)) in items {
+                    let Some(model_id) = model_id else { continue };
                     let params = with(sql::prediction_params(row), [ToSqlOutput::from(model_id)]);
-                    insert.execute(params).map_err(map).map_err(|e| {
+                    let changed = insert.execute(params).map_err(map).map_err(|e| {
                         e.naming_conflict(|| {
                             Error::already_exists(format!("prediction {}", p.id()))
                         })
                     })?;
+                    if changed == 1 {
+                        stored += 1;
+                    } else {
+                        skipped.push(Skipped {
+                            index,
+                            id: p.id(),
+                            reason: SkipReason::AlreadyExists,
+                        });
+                    }
                 }
             }
-            tx.commit().map_err(map)
+            tx.commit().map_err(map)?;
+            skipped.sort_by_key(|s| s.index);
+            Ok(BatchOutcome { stored, skipped })
         })
         .await
     }
@@ -632,9 +693,19 @@ impl PredictionStore for SqliteStore {
     }
 
     async fn record_actuals(&self, labels: &[Label]) -> Result<()> {
+        self.record_actuals_with(labels, BatchOptions::default())
+            .await
+            .map(drop)
+    }
+
+    async fn record_actuals_with(
+        &self,
+        labels: &[Label],
+        options: BatchOptions,
+    ) -> Result<BatchOutcome> {
         validate::label_batch(labels)?;
         if labels.is_empty() {
-            return Ok(());
+            return Ok(BatchOutcome::default());
         }
         let texts: Vec<(String, String)> = labels
             .iter()
@@ -645,20 +716,118 @@ impl PredictionStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map)?;
+            let mut outcome = BatchOutcome::default();
             {
                 let mut update = tx.prepare_cached(sql::RECORD_ACTUAL).map_err(map)?;
-                for (label, (text, key)) in labels.iter().zip(&texts) {
+                for (index, (label, (text, key))) in labels.iter().zip(&texts).enumerate() {
                     let changed = update
                         .execute(params![&label.id().as_bytes()[..], text, key])
                         .map_err(map)?;
-                    if changed == 0 {
+                    if changed == 1 {
+                        outcome.stored += 1;
+                    } else if options.missing() == OnProblem::Fail {
                         return Err(Error::not_found(format!("prediction {}", label.id())));
+                    } else {
+                        outcome.skipped.push(Skipped {
+                            index,
+                            id: label.id(),
+                            reason: SkipReason::NotFound,
+                        });
                     }
                 }
             }
-            tx.commit().map_err(map)
+            tx.commit().map_err(map)?;
+            Ok(outcome)
         })
         .await
+    }
+
+    async fn prediction(&self, id: Uuid) -> Result<Option<Prediction>> {
+        let found = self
+            .read(|conn| {
+                query_one(
+                    conn,
+                    sql::PREDICTION_BY_ID,
+                    params![&id.as_bytes()[..]],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            sql::read_prediction(r, 2)?,
+                        ))
+                    },
+                )
+            })
+            .await?;
+        found
+            .map(|(name, version, row)| {
+                let name = ModelName::new(name)?;
+                let version = Version::new(&version)?;
+                row.decode(&name, &version, BACKEND)
+            })
+            .transpose()
+    }
+
+    async fn count_predictions(&self, filter: &PredictionFilter) -> Result<u64> {
+        let bounds = filter.bounds()?;
+        let name = filter.model_name().map(ModelName::as_str);
+        let key = filter.model_version().map(Version::sort_key);
+        let count: i64 = self
+            .read(|conn| {
+                let count = query_one(
+                    conn,
+                    sql::COUNT_PREDICTIONS,
+                    params![
+                        name,
+                        key,
+                        to_micros(&bounds.start),
+                        to_micros(&bounds.end),
+                        filter.is_labelled_only()
+                    ],
+                    |r| r.get(0),
+                )?
+                .unwrap_or(0);
+                if count == 0 {
+                    check_filter_names_something(conn, filter)?;
+                }
+                Ok(count)
+            })
+            .await?;
+        Ok(count as u64)
+    }
+
+    async fn scan_predictions(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        options: ScanOptions,
+    ) -> Result<ScanPage> {
+        let (bounds, from, page_size) = options.resolve()?;
+        let key = version.sort_key();
+        let found = self
+            .read(|conn| {
+                let found = query_all(
+                    conn,
+                    sql::SCAN_PREDICTIONS,
+                    params![
+                        model.as_str(),
+                        key,
+                        to_micros(&bounds.start),
+                        to_micros(&bounds.end),
+                        to_micros(&from.ts),
+                        &from.id.as_bytes()[..],
+                        options.is_labelled_only(),
+                        page_size as i64
+                    ],
+                    |row| prediction_from_row(row, model, version),
+                )?;
+                if found.is_empty() && model_id(conn, model, version)?.is_none() {
+                    return Err(Error::version_not_found(model, version));
+                }
+                Ok(found)
+            })
+            .await?;
+        Ok(ScanPage::new(found, page_size))
     }
 
     async fn recent_predictions(

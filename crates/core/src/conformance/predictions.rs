@@ -679,3 +679,303 @@ pub async fn baseline_absent_is_none(store: &dyn Store) {
         None
     );
 }
+
+fn skip_all() -> crate::BatchOptions {
+    crate::BatchOptions::default()
+        .on_conflict(crate::OnProblem::Skip)
+        .on_missing(crate::OnProblem::Skip)
+}
+
+/// store_predictions_with: with the default options, all or nothing; every prediction reported
+/// stored.
+pub async fn store_with_default_options_is_all_or_nothing(store: &dyn Store) {
+    let name = registered(store, "with-default").await;
+    let preds: Vec<Prediction> = (0..3)
+        .map(|i| prediction(&name, "1.0.0", json!(i), i))
+        .collect();
+    let mut bad = preds.clone();
+    bad.push(prediction(&name, "9.9.9", json!("ghost"), 9));
+    let err = store
+        .store_predictions_with(&bad, crate::BatchOptions::default())
+        .await
+        .expect_err("unknown version");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(all_recent(store, &name).await.is_empty(), "nothing written");
+    let outcome = store
+        .store_predictions_with(&preds, crate::BatchOptions::default())
+        .await
+        .expect("store");
+    assert_eq!((outcome.stored, outcome.skipped.len()), (3, 0));
+    let err = store
+        .store_predictions_with(&preds[..1], crate::BatchOptions::default())
+        .await
+        .expect_err("stored id");
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+}
+
+/// store_predictions_with: too many predictions or a repeated id are InvalidInput whatever the
+/// options; nothing is written.
+pub async fn store_with_invalid_batch_is_invalid_whatever_the_options(store: &dyn Store) {
+    let name = registered(store, "with-invalid").await;
+    let p = prediction(&name, "1.0.0", json!(1), 0);
+    let twice = [p.clone(), p.clone()];
+    let err = store
+        .store_predictions_with(&twice, skip_all())
+        .await
+        .expect_err("repeated id");
+    assert_eq!(invalid_field(&err), Some("id"), "{err}");
+    let too_many: Vec<Prediction> = (0..=MAX_BATCH_LEN as i64)
+        .map(|i| prediction(&name, "1.0.0", json!(i), i))
+        .collect();
+    let err = store
+        .store_predictions_with(&too_many, skip_all())
+        .await
+        .expect_err("too many");
+    assert_eq!(invalid_field(&err), Some("batch"), "{err}");
+    assert!(all_recent(store, &name).await.is_empty(), "nothing written");
+}
+
+/// store_predictions_with: `on_conflict(Skip)` skips ids already stored (which stay unchanged)
+/// and stores the rest.
+pub async fn store_with_skip_conflicts_stores_the_rest(store: &dyn Store) {
+    let name = registered(store, "with-conflict").await;
+    let first = prediction(&name, "1.0.0", json!("first"), 0);
+    store.store_prediction(&first).await.expect("store");
+    let again = first.to_builder().confidence(0.1).build().expect("valid");
+    let fresh = prediction(&name, "1.0.0", json!("fresh"), 1);
+    let options = crate::BatchOptions::default().on_conflict(crate::OnProblem::Skip);
+    let outcome = store
+        .store_predictions_with(&[fresh.clone(), again], options)
+        .await
+        .expect("store");
+    assert_eq!(outcome.stored, 1);
+    assert_eq!(
+        outcome.skipped,
+        vec![crate::Skipped {
+            index: 1,
+            id: first.id(),
+            reason: crate::SkipReason::AlreadyExists
+        }]
+    );
+    assert_eq!(all_recent(store, &name).await, vec![fresh, first]);
+}
+
+/// store_predictions_with: `on_missing(Skip)` skips predictions of unregistered versions and
+/// stores the rest.
+pub async fn store_with_skip_missing_stores_the_rest(store: &dyn Store) {
+    let name = registered(store, "with-missing").await;
+    let ghost = prediction(&name, "9.9.9", json!("ghost"), 0);
+    let real = prediction(&name, "1.0.0", json!("real"), 1);
+    let options = crate::BatchOptions::default().on_missing(crate::OnProblem::Skip);
+    let outcome = store
+        .store_predictions_with(&[ghost.clone(), real.clone()], options)
+        .await
+        .expect("store");
+    assert_eq!(outcome.stored, 1);
+    assert_eq!(outcome.skipped_for(crate::SkipReason::NotFound), 1);
+    assert_eq!(outcome.skipped[0].id, ghost.id());
+    assert_eq!(all_recent(store, &name).await, vec![real]);
+}
+
+/// record_actuals_with: with the default options, all or nothing.
+pub async fn record_actuals_with_default_is_all_or_nothing(store: &dyn Store) {
+    let name = registered(store, "labels-with").await;
+    let p = prediction(&name, "1.0.0", json!(1), 0);
+    store.store_prediction(&p).await.expect("store");
+    let labels = [
+        Label::new(p.id(), json!(1)).expect("valid"),
+        Label::new(uuid::Uuid::new_v4(), json!(1)).expect("valid"),
+    ];
+    let err = store
+        .record_actuals_with(&labels, crate::BatchOptions::default())
+        .await
+        .expect_err("unknown id");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(accuracy_of(store, &name).await, (0, 0), "nothing written");
+    let outcome = store
+        .record_actuals_with(&labels[..1], crate::BatchOptions::default())
+        .await
+        .expect("label");
+    assert_eq!((outcome.stored, outcome.skipped.len()), (1, 0));
+}
+
+/// record_actuals_with: `on_missing(Skip)` skips labels of unknown predictions and records the
+/// rest.
+pub async fn record_actuals_with_skip_missing_records_the_rest(store: &dyn Store) {
+    let name = registered(store, "labels-skip").await;
+    let p = prediction(&name, "1.0.0", json!(1), 0);
+    store.store_prediction(&p).await.expect("store");
+    let unknown = uuid::Uuid::new_v4();
+    let labels = [
+        Label::new(unknown, json!(1)).expect("valid"),
+        Label::new(p.id(), json!(1)).expect("valid"),
+    ];
+    let outcome = store
+        .record_actuals_with(&labels, skip_all())
+        .await
+        .expect("labels");
+    assert_eq!(outcome.stored, 1);
+    assert_eq!(
+        outcome.skipped,
+        vec![crate::Skipped {
+            index: 0,
+            id: unknown,
+            reason: crate::SkipReason::NotFound
+        }]
+    );
+    assert_eq!(accuracy_of(store, &name).await, (1, 1));
+}
+
+/// prediction: a stored prediction is read back by id, equal; an unknown id is None.
+pub async fn prediction_by_id_reads_it_or_none(store: &dyn Store) {
+    let name = registered(store, "by-id").await;
+    let p = prediction(&name, "1.0.0", json!({"class": "a"}), 0)
+        .to_builder()
+        .actual(Some(json!({"class": "b"})))
+        .build()
+        .expect("valid");
+    store.store_prediction(&p).await.expect("store");
+    assert_eq!(store.prediction(p.id()).await.expect("read"), Some(p));
+    assert_eq!(
+        store.prediction(uuid::Uuid::new_v4()).await.expect("read"),
+        None
+    );
+}
+
+/// count_predictions: a filter naming a model with no versions, or an unregistered version,
+/// is NotFound; a window with a count is InvalidInput (`last`).
+pub async fn count_of_unknown_model_or_version_is_not_found(store: &dyn Store) {
+    let name = registered(store, "count-missing").await;
+    let ghost = unique_name("count-ghost");
+    for filter in [
+        crate::PredictionFilter::model(ghost.clone()),
+        crate::PredictionFilter::version(name.clone(), version("9.9.9")),
+    ] {
+        let err = store.count_predictions(&filter).await.expect_err("unknown");
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{filter:?}: {err}");
+    }
+    let err = store
+        .count_predictions(&crate::PredictionFilter::model(name).within(Window::last(5)))
+        .await
+        .expect_err("a count in the window");
+    assert_eq!(invalid_field(&err), Some("last"), "{err}");
+}
+
+/// count_predictions: counts the predictions of the model, or of the version, in the range,
+/// all or only the labelled ones.
+pub async fn count_keeps_to_its_filter(store: &dyn Store) {
+    let name = registered(store, "count").await;
+    store
+        .register(&metadata(&name, "2.0.0"))
+        .await
+        .expect("register");
+    ten_over_time(store, &name).await;
+    let other: Vec<Prediction> = (0..3)
+        .map(|i| prediction(&name, "2.0.0", json!(i), i))
+        .collect();
+    store.store_predictions(&other).await.expect("store");
+    let count = |filter: crate::PredictionFilter| async move {
+        store.count_predictions(&filter).await.expect("count")
+    };
+    let v1 = crate::PredictionFilter::version(name.clone(), version("1.0.0"));
+    assert_eq!(
+        count(crate::PredictionFilter::model(name.clone())).await,
+        13
+    );
+    assert_eq!(count(v1.clone()).await, 10);
+    assert_eq!(
+        count(v1.clone().within(Window::between(at(20), at(60)))).await,
+        4
+    );
+    assert_eq!(
+        count(crate::PredictionFilter::version(name.clone(), version("2.0.0")).labelled_only(true))
+            .await,
+        0
+    );
+    assert_eq!(count(v1.labelled_only(true)).await, 10);
+    assert!(count(crate::PredictionFilter::all()).await >= 13);
+}
+
+/// scan_predictions: NotFound for an unregistered model version; a page size out of range is
+/// InvalidInput (`page_size`).
+pub async fn scan_of_missing_version_is_not_found(store: &dyn Store) {
+    let name = registered(store, "scan-missing").await;
+    let err = store
+        .scan_predictions(&name, &version("9.9.9"), crate::ScanOptions::default())
+        .await
+        .expect_err("unknown version");
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    for size in [0, MAX_RECENT_LIMIT + 1] {
+        let err = store
+            .scan_predictions(
+                &name,
+                &version("1.0.0"),
+                crate::ScanOptions::default().page_size(size),
+            )
+            .await
+            .expect_err("page size out of range");
+        assert_eq!(invalid_field(&err), Some("page_size"), "{err}");
+    }
+}
+
+/// scan_predictions: following `next` visits every prediction of the range exactly once, oldest
+/// first, also when many share a timestamp; only labelled ones when asked.
+pub async fn scan_visits_every_prediction_once(store: &dyn Store) {
+    let name = registered(store, "scan").await;
+    // 25 predictions on 5 timestamps (5 each), every third one labelled.
+    let preds: Vec<Prediction> = (0..25i64)
+        .map(|i| {
+            prediction(&name, "1.0.0", json!(i), (i % 5) * 10)
+                .to_builder()
+                .actual((i % 3 == 0).then(|| json!(i)))
+                .build()
+                .expect("valid")
+        })
+        .collect();
+    store.store_predictions(&preds).await.expect("store");
+    let name = &name;
+    let scan_all = |options: crate::ScanOptions| async move {
+        let mut seen = Vec::new();
+        let mut from = None;
+        for _ in 0..100 {
+            let page = store
+                .scan_predictions(name, &version("1.0.0"), options.from(from))
+                .await
+                .expect("scan");
+            seen.extend(page.predictions);
+            from = page.next;
+            if from.is_none() {
+                return seen;
+            }
+        }
+        panic!("the scan did not end");
+    };
+    let mut expected = preds.clone();
+    expected.sort_by_key(|p| p.recency_key());
+    let seen = scan_all(crate::ScanOptions::default().page_size(4)).await;
+    assert_eq!(seen, expected);
+    let seen = scan_all(
+        crate::ScanOptions::default()
+            .page_size(5)
+            .labelled_only(true),
+    )
+    .await;
+    let labelled: Vec<Prediction> = expected
+        .iter()
+        .filter(|p| p.actual().is_some())
+        .cloned()
+        .collect();
+    assert_eq!(seen, labelled);
+    let seen = scan_all(
+        crate::ScanOptions::default()
+            .page_size(3)
+            .within(Window::between(at(10), at(30))),
+    )
+    .await;
+    let ranged: Vec<Prediction> = expected
+        .iter()
+        .filter(|p| p.timestamp() >= at(10) && p.timestamp() < at(30))
+        .cloned()
+        .collect();
+    assert_eq!(seen, ranged);
+}

@@ -187,6 +187,24 @@ enum Op {
     Accuracy(u8, u8, Option<u8>, Range),
     StoreBaseline(u8, u8, u8),
     Baseline(u8, u8),
+    StorePredictionsWith(Vec<PredSpec>, bool, bool),
+    RecordActualsWith(Vec<(u8, u8)>),
+    GetPrediction(u8),
+    CountPredictions(Option<u8>, Option<u8>, Range, bool),
+    ScanPredictions(u8, u8, u8, Range, bool, Option<(u8, u8)>),
+}
+
+fn batch_options(skip_conflicts: bool, skip_missing: bool) -> crate::BatchOptions {
+    let choose = |skip| {
+        if skip {
+            crate::OnProblem::Skip
+        } else {
+            crate::OnProblem::Fail
+        }
+    };
+    crate::BatchOptions::default()
+        .on_conflict(choose(skip_conflicts))
+        .on_missing(choose(skip_missing))
 }
 
 fn pred_spec() -> impl Strategy<Value = PredSpec> {
@@ -237,7 +255,28 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..2, small_v.clone(), proptest::option::weighted(0.8, 1u8..8), range())
             .prop_map(|(a, b, c, r)| Op::Accuracy(a, b, c, r)),
         1 => (0u8..2, small_v.clone(), any::<u8>()).prop_map(|(a, b, c)| Op::StoreBaseline(a, b, c)),
-        1 => (0u8..2, small_v).prop_map(|(a, b)| Op::Baseline(a, b)),
+        1 => (0u8..2, small_v.clone()).prop_map(|(a, b)| Op::Baseline(a, b)),
+        2 => (proptest::collection::vec(pred_spec(), 0..5), any::<bool>(), any::<bool>())
+            .prop_map(|(b, c, m)| Op::StorePredictionsWith(b, c, m)),
+        1 => proptest::collection::vec((any::<u8>(), any::<u8>()), 0..4)
+            .prop_map(Op::RecordActualsWith),
+        1 => any::<u8>().prop_map(Op::GetPrediction),
+        1 => (
+            proptest::option::of(0u8..3),
+            proptest::option::of(small_v.clone()),
+            range(),
+            any::<bool>()
+        )
+            .prop_map(|(n, v, r, l)| Op::CountPredictions(n, v, r, l)),
+        1 => (
+            0u8..2,
+            small_v,
+            1u8..5,
+            range(),
+            any::<bool>(),
+            proptest::option::of((0u8..5, any::<u8>()))
+        )
+            .prop_map(|(n, v, size, r, l, c)| Op::ScanPredictions(n, v, size, r, l, c)),
     ]
 }
 
@@ -252,6 +291,10 @@ enum Outcome {
     Predictions(Vec<Prediction>),
     Accuracy(Accuracy),
     Baseline(Option<ConfidenceBaseline>),
+    Batch(crate::BatchOutcome),
+    Prediction(Option<Prediction>),
+    Count(u64),
+    Page(crate::ScanPage),
     Failed(ErrorKind),
 }
 
@@ -319,6 +362,53 @@ async fn apply(store: &dyn Store, op: &Op) -> Outcome {
             outcome(store.store_baseline(&b).await, done)
         }
         Op::Baseline(n, v) => outcome(store.baseline(&name(*n), &version(*v)).await, O::Baseline),
+        Op::StorePredictionsWith(ps, c, m) => {
+            let batch: Vec<Prediction> = ps.iter().map(PredSpec::build).collect();
+            outcome(
+                store
+                    .store_predictions_with(&batch, batch_options(*c, *m))
+                    .await,
+                O::Batch,
+            )
+        }
+        Op::RecordActualsWith(labels) => {
+            let labels: Vec<Label> = labels
+                .iter()
+                .map(|(i, v)| Label::new(id(*i), json_value(*v)).expect("valid"))
+                .collect();
+            outcome(
+                store
+                    .record_actuals_with(&labels, batch_options(false, true))
+                    .await,
+                O::Batch,
+            )
+        }
+        Op::GetPrediction(i) => outcome(store.prediction(id(*i)).await, O::Prediction),
+        Op::CountPredictions(n, v, r, labelled) => {
+            let filter = match (n, v) {
+                (Some(n), Some(v)) => crate::PredictionFilter::version(name(*n), version(*v)),
+                (Some(n), None) => crate::PredictionFilter::model(name(*n)),
+                _ => crate::PredictionFilter::all(),
+            };
+            let filter = filter.within(window(None, *r)).labelled_only(*labelled);
+            outcome(store.count_predictions(&filter).await, O::Count)
+        }
+        Op::ScanPredictions(n, v, size, r, labelled, from) => {
+            let options = crate::ScanOptions::default()
+                .page_size(usize::from(*size))
+                .within(window(None, *r))
+                .labelled_only(*labelled)
+                .from(from.map(|(micros, i)| crate::Cursor {
+                    ts: at(i64::from(micros)),
+                    id: id(i),
+                }));
+            outcome(
+                store
+                    .scan_predictions(&name(*n), &version(*v), options)
+                    .await,
+                O::Page,
+            )
+        }
     }
 }
 
@@ -347,6 +437,12 @@ async fn snapshot(
             seen.push(outcome(
                 store.accuracy(n, v, Window::last(1000)).await,
                 Outcome::Accuracy,
+            ));
+            seen.push(outcome(
+                store
+                    .count_predictions(&crate::PredictionFilter::version(n.clone(), v.clone()))
+                    .await,
+                Outcome::Count,
             ));
             seen.push(outcome(store.baseline(n, v).await, Outcome::Baseline));
         }
