@@ -175,10 +175,10 @@ impl PostgresStore {
     /// NotFound when a filter names a model without versions or an unregistered version.
     async fn check_filter_names_something(&self, filter: &PredictionFilter) -> Result<()> {
         match (filter.model_name(), filter.model_version()) {
-            (Some(name), Some(version)) => {
-                if !self.version_exists(name, &version.sort_key()).await? {
-                    return Err(Error::version_not_found(name, version));
-                }
+            (Some(name), Some(version))
+                if !self.version_exists(name, &version.sort_key()).await? =>
+            {
+                return Err(Error::version_not_found(name, version));
             }
             (Some(name), None) => {
                 let exists: Option<i32> = run!(self, c => sqlx::query_scalar(sql::MODEL_EXISTS)
