@@ -269,9 +269,12 @@ impl Handle {
         self.metrics.as_ref()
     }
 
-    /// Puts the cache `config` describes in front of the backend (nothing for the mode `none`).
+    /// Puts the cache `config` describes in front of the store (nothing for the mode `none`).
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for a malformed Redis URL.
     #[cfg(feature = "cache")]
-    fn with_cache(mut self, config: mlstore_cache::CacheConfig) -> Result<Self> {
+    pub fn with_cache(mut self, config: mlstore_cache::CacheConfig) -> Result<Self> {
         if *config.mode() == mlstore_cache::CacheMode::None {
             return Ok(self);
         }

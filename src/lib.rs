@@ -3,6 +3,8 @@
 #![warn(rust_2018_idioms)]
 
 mod connect;
+#[cfg(feature = "transfer")]
+pub mod transfer;
 
 pub use connect::{
     connect, connect_from_env, connect_with_cache, Backend, Handle, StoreConfig,

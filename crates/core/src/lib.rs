@@ -13,6 +13,7 @@ mod metadata;
 mod name;
 mod prediction;
 mod query;
+pub mod records;
 mod redact;
 mod store;
 pub mod time;

@@ -57,6 +57,62 @@ pub fn check(field: &'static str, t: &Timestamp) -> Result<()> {
     Ok(())
 }
 
+/// Reads an instant as people write one: RFC 3339 (`2026-11-01T00:00:00Z`, a date alone
+/// `2026-11-01` meaning its midnight UTC), or an age relative to `now`: a whole number followed
+/// by `s`, `m`, `h`, `d` or `w` (`90s`, `30m`, `24h`, `7d`, `2w`) meaning that long ago.
+///
+/// ```
+/// use mlstore_core::time::{parse_instant, now};
+/// let t = parse_instant("2026-11-01T12:00:00Z", now()).unwrap();
+/// assert_eq!(t.to_rfc3339(), "2026-11-01T12:00:00+00:00");
+/// let n = now();
+/// assert_eq!(parse_instant("7d", n).unwrap(), n - chrono::Duration::days(7));
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidInput`] (field `time`) for anything else, or an instant outside
+/// [`MIN`]..=[`MAX`].
+pub fn parse_instant(text: &str, now: Timestamp) -> Result<Timestamp> {
+    let text = text.trim();
+    let bad = || {
+        Error::invalid(
+            "time",
+            format!(
+                "{text:?} is neither RFC 3339 (2026-11-01T00:00:00Z, 2026-11-01) nor an age \
+                 (90s, 30m, 24h, 7d, 2w)"
+            ),
+        )
+    };
+    let t = if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        t.with_timezone(&Utc)
+    } else if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        d.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc()
+    } else {
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .filter(|i| *i > 0)
+            .ok_or_else(bad)?;
+        let (number, unit) = text.split_at(split);
+        let n: i64 = number.parse().map_err(|_| bad())?;
+        let seconds = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            _ => return Err(bad()),
+        };
+        let age = n
+            .checked_mul(seconds)
+            .and_then(chrono::Duration::try_seconds)
+            .ok_or_else(bad)?;
+        now.checked_sub_signed(age).ok_or_else(bad)?
+    };
+    let t = truncate(t);
+    check("time", &t)?;
+    Ok(t)
+}
+
 /// Microseconds since the Unix epoch.
 pub fn to_micros(t: &Timestamp) -> i64 {
     t.timestamp_micros()
@@ -83,6 +139,35 @@ mod tests {
         assert_eq!(from_micros(to_micros(&t)).unwrap(), t);
         let n = now();
         assert_eq!(n.timestamp_subsec_nanos() % 1000, 0);
+    }
+
+    #[test]
+    fn instants() {
+        let n = now();
+        assert_eq!(
+            parse_instant("90s", n).unwrap(),
+            n - chrono::Duration::seconds(90)
+        );
+        assert_eq!(
+            parse_instant("2w", n).unwrap(),
+            n - chrono::Duration::weeks(2)
+        );
+        assert_eq!(
+            parse_instant("2026-01-02", n).unwrap().to_rfc3339(),
+            "2026-01-02T00:00:00+00:00"
+        );
+        for bad in [
+            "",
+            "7",
+            "d",
+            "7y",
+            "-3d",
+            "yesterday",
+            "99999999999999w",
+            "0000-12-31",
+        ] {
+            assert!(parse_instant(bad, n).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! one index seek. `version_key` is `mlstore_core::Version::sort_key`.
 //!
 //! # Row shapes
-//! Each table's columns are listed once, in a [`table!`] invocation naming the fields of the
+//! Each table's columns are listed once, in a `table!` invocation naming the fields of the
 //! `mlstore_core::codec` row type, which are the column names. The statements' column lists and
 //! placeholders, the decoder ([`read_metadata`], ...) and the parameters ([`metadata_params`],
 //! ...) are generated from that list: the decoder builds the row with a struct literal and the
