@@ -301,46 +301,51 @@ impl<T: ModelRegistry + PredictionStore + ?Sized> Store for T {}
 /// The future every store operation returns (what `#[async_trait]` methods return).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Lists every store operation once, as `Variant => method(args) -> output;` per trait, and
-/// hands the list to `$callback`. The operation enum, the forwarding defaults of
+/// Lists every store operation once, as `Variant => method[lifetimes](args) -> output;` per
+/// trait, and hands the list to `$callback`. The operation enum, the forwarding defaults of
 /// [`LayeredStore`], and the forwarding impls are generated from it, so a new operation is one
 /// line here beside its declaration in the trait.
+///
+/// Each reference argument names its own lifetime, in argument order: the forwarding methods
+/// are written in the form `#[async_trait]` gives the trait's methods (one lifetime per
+/// reference, each outliving the future), so that they return the inner store's future as it
+/// is instead of boxing a future that awaits it.
 macro_rules! store_operations {
     ($callback:ident) => {
         $callback! {
             ModelRegistry {
-                Register => register(metadata: &ModelMetadata) -> ();
-                Get => get(name: &ModelName, version: &Version) -> Option<ModelMetadata>;
-                Latest => latest(name: &ModelName) -> Option<ModelMetadata>;
-                Versions => versions(name: &ModelName) -> Vec<ModelMetadata>;
-                ListModels => list_models() -> Vec<ModelName>;
-                Update => update(metadata: &ModelMetadata) -> ();
-                Delete => delete(name: &ModelName, version: &Version) -> ();
-                SetAlias => set_alias(name: &ModelName, alias: &Alias, version: &Version) -> ();
-                ResolveAlias => resolve_alias(name: &ModelName, alias: &Alias) -> Option<Version>;
-                RemoveAlias => remove_alias(name: &ModelName, alias: &Alias) -> ();
+                Register => register['a](metadata: &'a ModelMetadata) -> ();
+                Get => get['a, 'b](name: &'a ModelName, version: &'b Version) -> Option<ModelMetadata>;
+                Latest => latest['a](name: &'a ModelName) -> Option<ModelMetadata>;
+                Versions => versions['a](name: &'a ModelName) -> Vec<ModelMetadata>;
+                ListModels => list_models[]() -> Vec<ModelName>;
+                Update => update['a](metadata: &'a ModelMetadata) -> ();
+                Delete => delete['a, 'b](name: &'a ModelName, version: &'b Version) -> ();
+                SetAlias => set_alias['a, 'b, 'c](name: &'a ModelName, alias: &'b Alias, version: &'c Version) -> ();
+                ResolveAlias => resolve_alias['a, 'b](name: &'a ModelName, alias: &'b Alias) -> Option<Version>;
+                RemoveAlias => remove_alias['a, 'b](name: &'a ModelName, alias: &'b Alias) -> ();
             }
             PredictionStore {
-                StorePrediction => store_prediction(prediction: &Prediction) -> ();
-                StorePredictions => store_predictions(predictions: &[Prediction]) -> ();
-                RecordActual => record_actual(id: Uuid, actual: &Value) -> ();
-                RecordActuals => record_actuals(labels: &[Label]) -> ();
-                StorePredictionsWith => store_predictions_with(predictions: &[Prediction], options: BatchOptions) -> BatchOutcome;
-                RecordActualsWith => record_actuals_with(labels: &[Label], options: BatchOptions) -> BatchOutcome;
-                GetPrediction => prediction(id: Uuid) -> Option<Prediction>;
-                CountPredictions => count_predictions(filter: &PredictionFilter) -> u64;
-                ScanPredictions => scan_predictions(model: &ModelName, version: &Version, options: ScanOptions) -> ScanPage;
-                RecentPredictions => recent_predictions(model: &ModelName, version: &Version, window: Window) -> Vec<Prediction>;
-                Accuracy => accuracy(model: &ModelName, version: &Version, window: Window) -> Accuracy;
-                StoreBaseline => store_baseline(baseline: &ConfidenceBaseline) -> ();
-                Baseline => baseline(model: &ModelName, version: &Version) -> Option<ConfidenceBaseline>;
+                StorePrediction => store_prediction['a](prediction: &'a Prediction) -> ();
+                StorePredictions => store_predictions['a](predictions: &'a [Prediction]) -> ();
+                RecordActual => record_actual['a](id: Uuid, actual: &'a Value) -> ();
+                RecordActuals => record_actuals['a](labels: &'a [Label]) -> ();
+                StorePredictionsWith => store_predictions_with['a](predictions: &'a [Prediction], options: BatchOptions) -> BatchOutcome;
+                RecordActualsWith => record_actuals_with['a](labels: &'a [Label], options: BatchOptions) -> BatchOutcome;
+                GetPrediction => prediction[](id: Uuid) -> Option<Prediction>;
+                CountPredictions => count_predictions['a](filter: &'a PredictionFilter) -> u64;
+                ScanPredictions => scan_predictions['a, 'b](model: &'a ModelName, version: &'b Version, options: ScanOptions) -> ScanPage;
+                RecentPredictions => recent_predictions['a, 'b](model: &'a ModelName, version: &'b Version, window: Window) -> Vec<Prediction>;
+                Accuracy => accuracy['a, 'b](model: &'a ModelName, version: &'b Version, window: Window) -> Accuracy;
+                StoreBaseline => store_baseline['a](baseline: &'a ConfidenceBaseline) -> ();
+                Baseline => baseline['a, 'b](model: &'a ModelName, version: &'b Version) -> Option<ConfidenceBaseline>;
             }
         }
     };
 }
 
 macro_rules! define_operation {
-    ($($trait:ident { $($variant:ident => $method:ident($($arg:ident: $ty:ty),*) -> $out:ty;)* })*) => {
+    ($($trait:ident { $($variant:ident => $method:ident[$($lt:lifetime),*]($($arg:ident: $ty:ty),*) -> $out:ty;)* })*) => {
         /// Every operation of the store traits, for layers that observe them (metrics, tracing):
         /// the name is the method's.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -394,7 +399,7 @@ impl fmt::Display for Operation {
 }
 
 macro_rules! define_layered_store {
-    ($($trait:ident { $($variant:ident => $method:ident($($arg:ident: $ty:ty),*) -> $out:ty;)* })*) => {
+    ($($trait:ident { $($variant:ident => $method:ident[$($lt:lifetime),*]($($arg:ident: $ty:ty),*) -> $out:ty;)* })*) => {
         /// A layer around a store: a decorator that names the store it wraps
         /// ([`inner`](Self::inner)) and overrides only the operations it changes. Every
         /// operation has a default body that forwards to the inner store through
@@ -443,7 +448,6 @@ macro_rules! define_layered_store {
         /// assert_eq!(store.calls.load(Ordering::Relaxed), 1);
         /// # });
         /// ```
-        #[async_trait]
         pub trait LayeredStore: Debug + Send + Sync {
             /// The store this layer wraps.
             type Inner: Store + ?Sized;
@@ -468,30 +472,49 @@ macro_rules! define_layered_store {
             }
 
             $($(
-                #[doc = concat!("Forwards [`", stringify!($trait), "::", stringify!($method), "`] through [`around`](Self::around).")]
-                async fn $method(&self $(, $arg: $ty)*) -> Result<$out> {
-                    self.around(Operation::$variant, self.inner().$method($($arg),*)).await
+                #[doc = concat!("Forwards [`", stringify!($trait), "::", stringify!($method), "`] through [`around`](Self::around). Override it with an `async fn` in an `#[async_trait]` impl.")]
+                fn $method<'life0, $($lt,)* 'async_trait>(
+                    &'life0 self $(, $arg: $ty)*
+                ) -> BoxFuture<'async_trait, Result<$out>>
+                where
+                    'life0: 'async_trait,
+                    $($lt: 'async_trait,)*
+                    Self: 'async_trait,
+                {
+                    self.around(Operation::$variant, self.inner().$method($($arg),*))
                 }
             )*)*
         }
 
         $(
-            #[async_trait]
             impl<L: LayeredStore> $trait for L {
                 stores_database_id!($trait, this => LayeredStore::database_id(this));
                 $(
-                    async fn $method(&self $(, $arg: $ty)*) -> Result<$out> {
-                        LayeredStore::$method(self $(, $arg)*).await
+                    fn $method<'life0, $($lt,)* 'async_trait>(
+                        &'life0 self $(, $arg: $ty)*
+                    ) -> BoxFuture<'async_trait, Result<$out>>
+                    where
+                        'life0: 'async_trait,
+                        $($lt: 'async_trait,)*
+                        Self: 'async_trait,
+                    {
+                        LayeredStore::$method(self $(, $arg)*)
                     }
                 )*
             }
 
-            #[async_trait]
             impl<T: $trait + ?Sized> $trait for Arc<T> {
                 stores_database_id!($trait, this => (**this).database_id());
                 $(
-                    async fn $method(&self $(, $arg: $ty)*) -> Result<$out> {
-                        (**self).$method($($arg),*).await
+                    fn $method<'life0, $($lt,)* 'async_trait>(
+                        &'life0 self $(, $arg: $ty)*
+                    ) -> BoxFuture<'async_trait, Result<$out>>
+                    where
+                        'life0: 'async_trait,
+                        $($lt: 'async_trait,)*
+                        Self: 'async_trait,
+                    {
+                        (**self).$method($($arg),*)
                     }
                 )*
             }

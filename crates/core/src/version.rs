@@ -56,8 +56,11 @@ impl Version {
                 format!("{text:?} is not a SemVer 2.0 version: {e}"),
             )
         })?;
+        // A valid SemVer 2.0 text is already in the form `Display` writes (no leading zeros,
+        // nothing to normalize): keep it rather than format it again.
+        debug_assert_eq!(parsed.to_string(), text);
         Ok(Self {
-            text: parsed.to_string(),
+            text: text.to_owned(),
             parsed,
         })
     }
