@@ -5,8 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
-use mlstore_core::json::{canonical, match_key};
+use mlstore_core::codec::{BaselineRow, LabelColumns, MetadataRow, PredictionRow};
 use mlstore_core::{Error, Result, Window};
 use rusqlite::types::ToSqlOutput;
 use rusqlite::{params, params_from_iter, OptionalExtension};
@@ -38,8 +37,8 @@ pub enum FloorInput {
     Prediction(Box<PredictionRow>),
     /// A batch's columns.
     Batch(Vec<PredictionRow>),
-    /// A label: id, canonical text, match key.
-    Label(uuid::Uuid, String, String),
+    /// A label and its columns.
+    Label(uuid::Uuid, Box<LabelColumns>),
 }
 
 fn sqlite_err(e: rusqlite::Error) -> Error {
@@ -57,7 +56,10 @@ pub fn encode(input: &Input) -> FloorInput {
         Input::Metadata(m) => FloorInput::Metadata(Box::new(MetadataRow::encode(m))),
         Input::Prediction(p) => FloorInput::Prediction(Box::new(PredictionRow::encode(p))),
         Input::Batch(batch) => FloorInput::Batch(batch.iter().map(PredictionRow::encode).collect()),
-        Input::Label(l) => FloorInput::Label(l.id(), canonical(l.actual()), match_key(l.actual())),
+        Input::Label(l) => FloorInput::Label(
+            l.id(),
+            Box::new(LabelColumns::encode(l.actual(), mlstore_core::time::now())),
+        ),
     }
 }
 
@@ -243,10 +245,17 @@ fn sqlite_run(
                 .map_err(e)?;
             std::hint::black_box(v);
         }
-        (Op::RecordActual, FloorInput::Label(id, text, match_key)) => {
+        (Op::RecordActual, FloorInput::Label(id, c)) => {
             conn.prepare_cached(sql::RECORD_ACTUAL)
                 .map_err(e)?
-                .execute(params![&id.as_bytes()[..], text, match_key])
+                .execute(params![
+                    &id.as_bytes()[..],
+                    c.actual,
+                    c.match_key,
+                    c.actual_key,
+                    c.actual_number,
+                    mlstore_core::time::to_micros(&c.labelled_at)
+                ])
                 .map_err(e)?;
         }
         _ => {
@@ -390,11 +399,14 @@ async fn postgres_run(
                 .map_err(e)?;
             std::hint::black_box(v);
         }
-        (Op::RecordActual, FloorInput::Label(id, text, match_key)) => {
+        (Op::RecordActual, FloorInput::Label(id, c)) => {
             sqlx::query(sql::RECORD_ACTUAL)
                 .bind(id)
-                .bind(text)
-                .bind(match_key)
+                .bind(&c.actual)
+                .bind(&c.match_key)
+                .bind(&c.actual_key)
+                .bind(c.actual_number)
+                .bind(c.labelled_at)
                 .execute(&mut *conn)
                 .await
                 .map_err(e)?;

@@ -120,14 +120,65 @@ pub struct PredictionRow {
     pub prediction_key: Option<String>,
     /// Canonical JSON, once labelled.
     pub actual: Option<String>,
+    /// The label's match key when it differs from its canonical text.
+    pub actual_key: Option<String>,
     /// Whether the label matches the prediction ([`crate::labels_match`]), once labelled.
     pub correct: Option<bool>,
+    /// When the label was written (for label lag).
+    pub labelled_at: Option<Timestamp>,
+    /// The prediction as a number, when it is a JSON number (for errors of numeric
+    /// predictions).
+    pub prediction_number: Option<f64>,
+    /// The label as a number, when it is a JSON number.
+    pub actual_number: Option<f64>,
     /// Confidence.
     pub confidence: f64,
     /// Canonical JSON object.
     pub features: String,
     /// When the prediction was made.
     pub ts: Timestamp,
+}
+
+/// The columns a label writes: canonical text, match key (always, for comparison), whether the
+/// key differs from the text, the number it is, and when it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelColumns {
+    /// Canonical JSON.
+    pub actual: String,
+    /// [`crate::json::match_key`], compared with the prediction's.
+    pub match_key: String,
+    /// The match key when it differs from the canonical text (what is stored).
+    pub actual_key: Option<String>,
+    /// The label as a number, when it is a JSON number.
+    pub actual_number: Option<f64>,
+    /// When the label is written.
+    pub labelled_at: Timestamp,
+}
+
+impl LabelColumns {
+    /// The columns of `actual`, written at `at`.
+    pub fn encode(actual: &Value, at: Timestamp) -> Self {
+        Self {
+            actual: canonical(actual),
+            match_key: crate::json::match_key(actual),
+            actual_key: distinct_match_key(actual),
+            actual_number: number(actual),
+            labelled_at: at,
+        }
+    }
+}
+
+/// Largest magnitude of a number that regression metrics count: beyond it, the square of an
+/// error could overflow a double.
+pub const MAX_METRIC_NUMBER: f64 = 1e150;
+
+/// A JSON number as `f64` (integers converted), for regression metrics; `None` for anything
+/// else, and for numbers beyond ±[`MAX_METRIC_NUMBER`].
+pub fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64().filter(|x| x.abs() <= MAX_METRIC_NUMBER),
+        _ => None,
+    }
 }
 
 impl PredictionRow {
@@ -138,7 +189,11 @@ impl PredictionRow {
             prediction: canonical(p.prediction()),
             prediction_key: distinct_match_key(p.prediction()),
             actual: p.actual().map(canonical),
+            actual_key: p.actual().and_then(distinct_match_key),
             correct: p.is_correct(),
+            labelled_at: p.actual().map(|_| crate::time::now()),
+            prediction_number: number(p.prediction()),
+            actual_number: p.actual().and_then(number),
             confidence: p.confidence(),
             features: canonical_object(p.features()),
             ts: p.timestamp(),
@@ -187,7 +242,7 @@ impl PredictionRow {
 
 /// The columns of a confidence baseline (table `ml_confidence_baselines`; the model version is
 /// the backend's key).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BaselineRow {
     /// Mean confidence.
     pub mean: f64,
@@ -197,6 +252,14 @@ pub struct BaselineRow {
     pub sample_count: i64,
     /// Last write.
     pub updated_at: Timestamp,
+    /// JSON array of the histogram's counts.
+    pub histogram: Option<String>,
+    /// JSON array of the quantiles.
+    pub quantiles: Option<String>,
+    /// JSON of the window it was computed from.
+    pub computed_from: Option<String>,
+    /// The sorted sample, 8 bytes (little-endian `f64`) per value.
+    pub samples: Option<Vec<u8>>,
 }
 
 impl BaselineRow {
@@ -208,6 +271,12 @@ impl BaselineRow {
             // The constructor keeps the count within i64.
             sample_count: b.sample_count() as i64,
             updated_at: b.updated_at(),
+            histogram: b.histogram().map(json),
+            quantiles: b.quantiles().map(|q| json(&q.to_array())),
+            computed_from: b.window().map(json),
+            samples: b
+                .samples()
+                .map(|s| s.iter().flat_map(|x| x.to_le_bytes()).collect()),
         }
     }
 
@@ -221,9 +290,9 @@ impl BaselineRow {
         version: &Version,
         backend: &'static str,
     ) -> Result<ConfidenceBaseline> {
-        let count =
-            u64::try_from(self.sample_count).map_err(|e| corrupt(backend, "sample count", e))?;
-        ConfidenceBaseline::with_updated_at(
+        let bad = |what: &str, e: &dyn std::fmt::Display| corrupt(backend, what, e);
+        let count = u64::try_from(self.sample_count).map_err(|e| bad("sample count", &e))?;
+        let base = ConfidenceBaseline::with_updated_at(
             model.clone(),
             version.clone(),
             self.mean,
@@ -231,8 +300,46 @@ impl BaselineRow {
             count,
             self.updated_at,
         )
-        .map_err(|e| corrupt(backend, "baseline", e))
+        .map_err(|e| bad("baseline", &e))?;
+        let histogram: Option<Vec<u64>> = self
+            .histogram
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| bad("histogram", &e))?;
+        let quantiles: Option<[f64; 5]> = self
+            .quantiles
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| bad("quantiles", &e))?;
+        let window: Option<crate::Window> = self
+            .computed_from
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| bad("window", &e))?;
+        let samples = match self.samples {
+            Some(bytes) if bytes.len() % 8 == 0 => Some(
+                bytes
+                    .chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect(),
+            ),
+            Some(bytes) => return Err(bad("samples", &format!("{} bytes", bytes.len()))),
+            None => None,
+        };
+        ConfidenceBaseline::from_stored_parts(
+            base,
+            histogram,
+            quantiles.map(crate::monitoring::Quantiles::from_array),
+            window,
+            samples,
+        )
+        .map_err(|e| bad("baseline", &e))
     }
+}
+
+/// A baseline's part as JSON text.
+fn json<T: serde::Serialize + ?Sized>(part: &T) -> String {
+    serde_json::to_string(part).expect("baseline parts serialize")
 }
 
 #[cfg(test)]

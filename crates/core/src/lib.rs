@@ -10,11 +10,13 @@ pub mod layers;
 pub mod limits;
 mod memory;
 mod metadata;
+pub mod monitoring;
 mod name;
 mod prediction;
 mod query;
 pub mod records;
 mod redact;
+pub mod stats;
 mod store;
 pub mod time;
 pub mod validate;
@@ -27,9 +29,14 @@ pub mod conformance;
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use memory::MemoryStore;
 pub use metadata::{ModelMetadata, ModelMetadataBuilder};
+pub use monitoring::{
+    Bucket, BucketSums, Comparison, DriftReport, DriftThresholds, MetricsOptions, Series,
+    SeriesQuery, Verdict, WindowMetrics, WindowRow,
+};
 pub use name::{Alias, ModelName};
 pub use prediction::{
     labels_match, Accuracy, ConfidenceBaseline, Label, Prediction, PredictionBuilder,
+    MAX_BASELINE_SAMPLES,
 };
 pub use query::{
     BatchOptions, BatchOutcome, Cursor, OnProblem, PredictionFilter, ScanOptions, ScanPage,

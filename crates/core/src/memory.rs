@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::monitoring::{Bucket, BucketSums, SeriesQuery, WindowRow};
+
 use crate::{
     validate, Accuracy, Alias, BatchOptions, BatchOutcome, Bounds, ConfidenceBaseline, Cursor,
     DatabaseId, Error, Label, ModelMetadata, ModelName, ModelRegistry, OnProblem, Prediction,
@@ -54,6 +56,8 @@ struct State {
     models: BTreeMap<ModelName, BTreeMap<Version, ModelMetadata>>,
     aliases: BTreeMap<(ModelName, Alias), Version>,
     predictions: HashMap<Uuid, Prediction>,
+    /// When each labelled prediction's label was written.
+    labelled_at: HashMap<Uuid, crate::Timestamp>,
     baselines: BTreeMap<(ModelName, Version), ConfidenceBaseline>,
 }
 
@@ -88,6 +92,29 @@ impl State {
             .collect();
         found.sort_by_key(|p| std::cmp::Reverse(p.recency_key()));
         found
+    }
+}
+
+impl State {
+    /// What monitoring reads of a prediction.
+    fn window_row(&self, p: &Prediction) -> WindowRow {
+        let number = |v: &Value| crate::codec::number(v);
+        let labelled = p.actual();
+        WindowRow {
+            confidence: p.confidence(),
+            correct: p.is_correct(),
+            lag_micros: labelled
+                .and(self.labelled_at.get(&p.id()))
+                .map(|at| (*at - p.timestamp()).num_microseconds().unwrap_or(i64::MAX)),
+            prediction_number: number(p.prediction()),
+            actual_number: labelled.and_then(number),
+            classes: labelled.map(|a| {
+                (
+                    crate::json::match_key(p.prediction()),
+                    crate::json::match_key(a),
+                )
+            }),
+        }
     }
 }
 
@@ -183,6 +210,9 @@ impl ModelRegistry for MemoryStore {
         state
             .predictions
             .retain(|_, p| !(p.model() == name && p.version() == version));
+        let predictions = &state.predictions;
+        let kept: std::collections::HashSet<Uuid> = predictions.keys().copied().collect();
+        state.labelled_at.retain(|id, _| kept.contains(id));
         state.baselines.remove(&(name.clone(), version.clone()));
         Ok(())
     }
@@ -259,8 +289,12 @@ impl PredictionStore for MemoryStore {
                 skipped.push(skip(i, p, SkipReason::AlreadyExists));
             }
         }
+        let now = crate::time::now();
         for p in &new {
             state.predictions.insert(p.id(), (*p).clone());
+            if p.actual().is_some() {
+                state.labelled_at.insert(p.id(), now);
+            }
         }
         skipped.sort_by_key(|s| s.index);
         Ok(BatchOutcome {
@@ -309,7 +343,9 @@ impl PredictionStore for MemoryStore {
             );
         }
         let stored = labelled.len();
+        let now = crate::time::now();
         for p in labelled {
+            state.labelled_at.insert(p.id(), now);
             state.predictions.insert(p.id(), p);
         }
         Ok(BatchOutcome { stored, skipped })
@@ -402,6 +438,71 @@ impl PredictionStore for MemoryStore {
             .collect();
         let correct = labelled.iter().filter(|c| **c).count();
         Accuracy::new(correct as u64, labelled.len() as u64)
+    }
+
+    async fn window_rows(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: Window,
+    ) -> Result<Vec<WindowRow>> {
+        let bounds = window.for_aggregate()?;
+        let state = self.read();
+        state.require_version(model, version)?;
+        Ok(state
+            .newest_first(model, version, &bounds)
+            .into_iter()
+            .take(bounds.limit.unwrap_or(usize::MAX))
+            .map(|p| state.window_row(p))
+            .collect())
+    }
+
+    async fn window_confidences(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: Window,
+    ) -> Result<Vec<f64>> {
+        let mut confidences: Vec<f64> = self
+            .window_rows(model, version, window)
+            .await?
+            .iter()
+            .map(|r| r.confidence)
+            .collect();
+        confidences.sort_by(f64::total_cmp);
+        Ok(confidences)
+    }
+
+    async fn bucket_sums(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        query: &SeriesQuery,
+    ) -> Result<Vec<BucketSums>> {
+        let (_, start, end) = query.buckets()?;
+        let unit = match query.bucket() {
+            Bucket::Minute => Bucket::Minute,
+            _ => Bucket::Hour,
+        };
+        let state = self.read();
+        state.require_version(model, version)?;
+        let mut sums: BTreeMap<crate::Timestamp, BucketSums> = BTreeMap::new();
+        for p in state.predictions.values() {
+            if p.model() == model && p.version() == version {
+                let t = p.timestamp();
+                if start <= t && t < end {
+                    let entry = sums.entry(unit.floor(t)).or_default();
+                    entry.add(&BucketSums::of_row(&state.window_row(p)));
+                }
+            }
+        }
+        Ok(sums
+            .into_iter()
+            .map(|(t, mut s)| {
+                s.start = Some(t);
+                s
+            })
+            .collect())
     }
 
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {

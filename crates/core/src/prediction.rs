@@ -338,7 +338,18 @@ impl Accuracy {
     }
 }
 
+/// Most confidences a baseline keeps as its sample (for the exact two-sample KS statistic of
+/// drift checks); a baseline computed from more keeps its histogram and quantiles only.
+pub const MAX_BASELINE_SAMPLES: usize = crate::limits::MAX_RECENT_LIMIT;
+
 /// The confidence baseline of one model version: the reference for confidence-drift checks.
+///
+/// It holds the mean and population standard deviation of the confidences it was computed from
+/// (`numpy.mean`, `numpy.std`), their count, and, for baselines computed by this version of
+/// mlstore, the histogram over [`crate::stats::HISTOGRAM_BINS`] equal bins of `[0, 1]`, the
+/// quantiles at [`crate::stats::QUANTILE_LEVELS`], the window it was computed from, and (up to
+/// [`MAX_BASELINE_SAMPLES`] confidences) the sorted sample itself. Baselines written before
+/// histograms existed read back without them.
 ///
 /// ```
 /// use mlstore_core::{ConfidenceBaseline, ModelName, Version};
@@ -350,6 +361,7 @@ impl Accuracy {
 /// .unwrap();
 /// assert!((b.mean() - 0.9).abs() < 1e-12);
 /// assert_eq!(b.sample_count(), 3);
+/// assert_eq!(b.histogram().unwrap().iter().sum::<u64>(), 3);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfidenceBaseline(BaselineFields);
@@ -362,6 +374,14 @@ struct BaselineFields {
     std_dev: f64,
     sample_count: u64,
     updated_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    histogram: Option<Vec<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quantiles: Option<crate::monitoring::Quantiles>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window: Option<crate::Window>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    samples: Option<std::sync::Arc<[f64]>>,
 }
 
 impl BaselineFields {
@@ -375,12 +395,68 @@ impl BaselineFields {
                 format!("is {}, the limit is {}", self.sample_count, i64::MAX),
             ));
         }
+        if let Some(h) = &self.histogram {
+            if h.len() != crate::stats::HISTOGRAM_BINS {
+                return Err(Error::invalid(
+                    "histogram",
+                    format!(
+                        "has {} bins, a baseline histogram has {}",
+                        h.len(),
+                        crate::stats::HISTOGRAM_BINS
+                    ),
+                ));
+            }
+            let total = h.iter().try_fold(0u64, |a, b| a.checked_add(*b));
+            if total != Some(self.sample_count) {
+                return Err(Error::invalid(
+                    "histogram",
+                    format!(
+                        "sums to {}, the sample count is {}",
+                        total.map_or("more than 2^64".into(), |t| t.to_string()),
+                        self.sample_count
+                    ),
+                ));
+            }
+        }
+        if let Some(q) = &self.quantiles {
+            let q = q.to_array();
+            for x in q {
+                check_unit_interval("quantiles", x)?;
+            }
+            if q.windows(2).any(|w| w[0] > w[1]) {
+                return Err(Error::invalid("quantiles", "must not decrease"));
+            }
+        }
+        if let Some(samples) = &self.samples {
+            if samples.len() as u64 != self.sample_count {
+                return Err(Error::invalid(
+                    "samples",
+                    format!(
+                        "{} values for a sample count of {}",
+                        samples.len(),
+                        self.sample_count
+                    ),
+                ));
+            }
+            if samples.len() > MAX_BASELINE_SAMPLES {
+                return Err(Error::invalid(
+                    "samples",
+                    format!("more than {MAX_BASELINE_SAMPLES} values"),
+                ));
+            }
+            for &x in samples.iter() {
+                check_unit_interval("samples", x)?;
+            }
+            if samples.windows(2).any(|w| w[0] > w[1]) {
+                return Err(Error::invalid("samples", "must be sorted"));
+            }
+        }
         Ok(())
     }
 }
 
 impl ConfidenceBaseline {
-    /// A baseline with the given statistics, updated now.
+    /// A baseline with the given statistics and no histogram, updated now.
     ///
     /// # Errors
     /// [`Error::InvalidInput`]: `mean` or `std_dev` NaN, infinite or outside 0.0 to 1.0 (the
@@ -414,12 +490,18 @@ impl ConfidenceBaseline {
             std_dev,
             sample_count,
             updated_at: time::truncate(updated_at),
+            histogram: None,
+            quantiles: None,
+            window: None,
+            samples: None,
         };
         fields.validate()?;
         Ok(Self(fields))
     }
 
-    /// The mean and (population) standard deviation of `confidences`.
+    /// The baseline of `confidences`: mean and population standard deviation (two-pass,
+    /// pairwise sums, as numpy), histogram, quantiles, and the sorted sample when there are at
+    /// most [`MAX_BASELINE_SAMPLES`].
     ///
     /// # Errors
     /// [`Error::InvalidInput`] when there are no values or a value is not a valid confidence.
@@ -428,30 +510,108 @@ impl ConfidenceBaseline {
         version: Version,
         confidences: impl IntoIterator<Item = f64>,
     ) -> Result<Self> {
-        // Welford's method: one pass, numerically stable.
-        let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
-        for c in confidences {
-            check_unit_interval("confidence", c)?;
-            n += 1;
-            let delta = c - mean;
-            mean += delta / n as f64;
-            m2 += delta * (c - mean);
+        let mut values: Vec<f64> = confidences.into_iter().collect();
+        for c in &values {
+            check_unit_interval("confidence", *c)?;
         }
-        if n == 0 {
+        values.sort_by(f64::total_cmp);
+        let Some((mean, std_dev, _)) = crate::stats::mean_and_std(&values) else {
             return Err(Error::invalid(
                 "confidences",
                 "a baseline needs at least one prediction",
             ));
-        }
-        let std_dev = (m2 / n as f64).sqrt();
-        // `+ 0.0` turns a negative zero into a positive one.
-        Self::new(
+        };
+        let fields = BaselineFields {
             model,
             version,
-            mean.clamp(0.0, 1.0) + 0.0,
-            std_dev.clamp(0.0, 1.0) + 0.0,
-            n,
-        )
+            // `+ 0.0` turns a negative zero into a positive one.
+            mean: mean.clamp(0.0, 1.0) + 0.0,
+            std_dev: std_dev.clamp(0.0, 1.0) + 0.0,
+            sample_count: values.len() as u64,
+            updated_at: time::now(),
+            histogram: Some(crate::stats::histogram(&values).to_vec()),
+            quantiles: crate::monitoring::Quantiles::of_sorted(&values),
+            window: None,
+            samples: (values.len() <= MAX_BASELINE_SAMPLES).then(|| values.into()),
+        };
+        fields.validate()?;
+        Ok(Self(fields))
+    }
+
+    /// A baseline from a histogram over [`crate::stats::HISTOGRAM_BINS`] equal bins of
+    /// `[0, 1]` (a validation set summarised elsewhere). Its mean and standard deviation are
+    /// those of the bin midpoints weighted by the counts; it has no quantiles and no sample, so
+    /// drift checks take the KS statistic against the histogram.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] (field `histogram`) for another number of bins or no counts.
+    pub fn from_histogram(model: ModelName, version: Version, histogram: &[u64]) -> Result<Self> {
+        let bins = crate::stats::HISTOGRAM_BINS;
+        if histogram.len() != bins {
+            return Err(Error::invalid(
+                "histogram",
+                format!(
+                    "has {} bins, a baseline histogram has {bins}",
+                    histogram.len()
+                ),
+            ));
+        }
+        let total: u64 = histogram.iter().sum();
+        if total == 0 {
+            return Err(Error::invalid("histogram", "holds no counts"));
+        }
+        let mid = |i: usize| (crate::stats::bin_edge(i) + crate::stats::bin_edge(i + 1)) / 2.0;
+        let n = total as f64;
+        let mean: f64 = histogram
+            .iter()
+            .enumerate()
+            .map(|(i, c)| mid(i) * *c as f64)
+            .sum::<f64>()
+            / n;
+        let var: f64 = histogram
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (mid(i) - mean).powi(2) * *c as f64)
+            .sum::<f64>()
+            / n;
+        let fields = BaselineFields {
+            model,
+            version,
+            mean: mean.clamp(0.0, 1.0) + 0.0,
+            std_dev: var.sqrt().clamp(0.0, 1.0) + 0.0,
+            sample_count: total,
+            updated_at: time::now(),
+            histogram: Some(histogram.to_vec()),
+            quantiles: None,
+            window: None,
+            samples: None,
+        };
+        fields.validate()?;
+        Ok(Self(fields))
+    }
+
+    /// The baseline, noting the window of predictions it was computed from.
+    #[must_use]
+    pub fn computed_from(mut self, window: crate::Window) -> Self {
+        self.0.window = Some(window);
+        self
+    }
+
+    /// A baseline decoded by [`crate::codec`], with its optional parts, validated.
+    pub(crate) fn from_stored_parts(
+        base: Self,
+        histogram: Option<Vec<u64>>,
+        quantiles: Option<crate::monitoring::Quantiles>,
+        window: Option<crate::Window>,
+        samples: Option<Vec<f64>>,
+    ) -> Result<Self> {
+        let mut fields = base.0;
+        fields.histogram = histogram;
+        fields.quantiles = quantiles;
+        fields.window = window;
+        fields.samples = samples.map(Into::into);
+        fields.validate()?;
+        Ok(Self(fields))
     }
 
     /// The model.
@@ -466,7 +626,7 @@ impl ConfidenceBaseline {
     pub fn mean(&self) -> f64 {
         self.0.mean
     }
-    /// Standard deviation of the confidence.
+    /// Population standard deviation of the confidence.
     pub fn std_dev(&self) -> f64 {
         self.0.std_dev
     }
@@ -474,9 +634,25 @@ impl ConfidenceBaseline {
     pub fn sample_count(&self) -> u64 {
         self.0.sample_count
     }
-    /// When the baseline was last written.
+    /// When the baseline was last written (computed).
     pub fn updated_at(&self) -> Timestamp {
         self.0.updated_at
+    }
+    /// The histogram, if the baseline has one.
+    pub fn histogram(&self) -> Option<&[u64]> {
+        self.0.histogram.as_deref()
+    }
+    /// The quantiles, if known.
+    pub fn quantiles(&self) -> Option<&crate::monitoring::Quantiles> {
+        self.0.quantiles.as_ref()
+    }
+    /// The window it was computed from, if it was computed by mlstore.
+    pub fn window(&self) -> Option<&crate::Window> {
+        self.0.window.as_ref()
+    }
+    /// The sorted sample, if kept.
+    pub fn samples(&self) -> Option<&[f64]> {
+        self.0.samples.as_deref()
     }
 }
 
@@ -586,6 +762,15 @@ mod tests {
         assert!((b.mean() - 0.3).abs() < 1e-12);
         assert!((b.std_dev() - 0.1).abs() < 1e-12);
         assert!(ConfidenceBaseline::from_confidences(m.clone(), v.clone(), []).is_err());
-        assert!(ConfidenceBaseline::new(m, v, f64::NAN, 0.1, 1).is_err());
+        assert!(ConfidenceBaseline::new(m.clone(), v.clone(), f64::NAN, 0.1, 1).is_err());
+        let mut h = vec![0u64; crate::stats::HISTOGRAM_BINS];
+        h[10] = 4;
+        let b = ConfidenceBaseline::from_histogram(m.clone(), v.clone(), &h).unwrap();
+        assert_eq!((b.sample_count(), b.mean(), b.std_dev()), (4, 0.525, 0.0));
+        assert!(ConfidenceBaseline::from_histogram(m.clone(), v.clone(), &h[..5]).is_err());
+        // A histogram that does not sum to its count is refused (through deserialization).
+        let mut json = serde_json::to_value(&b).unwrap();
+        json["sample_count"] = serde_json::json!(5);
+        assert!(serde_json::from_value::<ConfidenceBaseline>(json).is_err());
     }
 }

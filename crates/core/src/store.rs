@@ -13,8 +13,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::monitoring::{
+    BucketSums, Comparison, DriftReport, DriftThresholds, MetricsOptions, Series, SeriesQuery,
+    WindowMetrics, WindowRow,
+};
 use crate::{
-    Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, Label, ModelMetadata,
+    Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, Error, Label, ModelMetadata,
     ModelName, Prediction, PredictionFilter, Result, ScanOptions, ScanPage, Version, Window,
 };
 
@@ -274,6 +278,52 @@ pub trait PredictionStore: Debug + Send + Sync {
         window: Window,
     ) -> Result<Accuracy>;
 
+    /// The few numbers monitoring needs of each prediction in `window` (never its features),
+    /// newest first: confidence, and for labelled ones whether they were right, the label lag,
+    /// their numeric values and their classes ([`WindowRow`]).
+    ///
+    /// # Behavior
+    /// - Returns [`crate::Error::NotFound`] when the model version is not registered.
+    /// - A count of 0 or above [`crate::limits::MAX_WINDOW_LAST`], or a start not before the end,
+    ///   returns [`crate::Error::InvalidInput`] (fields `last`, `window`).
+    /// - Returns one row per prediction in the window, labelled ones with their label's
+    ///   correctness, numbers and classes, and the lag from the prediction to the label write.
+    async fn window_rows(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: Window,
+    ) -> Result<Vec<WindowRow>>;
+
+    /// The confidences of the predictions in `window`, ascending (for baselines and drift).
+    ///
+    /// # Behavior
+    /// - Returns [`crate::Error::NotFound`] when the model version is not registered, and
+    ///   [`crate::Error::InvalidInput`] for a bad window, as [`window_rows`](Self::window_rows).
+    /// - Returns the confidences of exactly the predictions `window_rows` returns, ascending.
+    async fn window_confidences(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: Window,
+    ) -> Result<Vec<f64>>;
+
+    /// Per-hour sums of a model version's predictions in the query's range widened to whole
+    /// buckets (per-minute sums for minute buckets), kept as predictions and labels are
+    /// written, so that a series costs the number of buckets, not of predictions.
+    ///
+    /// # Behavior
+    /// - Returns [`crate::Error::NotFound`] when the model version is not registered, and
+    ///   [`crate::Error::InvalidInput`] for a bad range (fields `window`, `bucket`).
+    /// - Returns one entry per hour (minute) holding predictions, oldest first, with the sums of
+    ///   [`BucketSums::of_row`] over them; labels written later (and relabels) are included.
+    async fn bucket_sums(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        query: &SeriesQuery,
+    ) -> Result<Vec<BucketSums>>;
+
     /// Stores the confidence baseline of a model version, replacing any earlier one (upsert).
     ///
     /// # Behavior
@@ -337,6 +387,9 @@ macro_rules! store_operations {
                 ScanPredictions => scan_predictions['a, 'b](model: &'a ModelName, version: &'b Version, options: ScanOptions) -> ScanPage;
                 RecentPredictions => recent_predictions['a, 'b](model: &'a ModelName, version: &'b Version, window: Window) -> Vec<Prediction>;
                 Accuracy => accuracy['a, 'b](model: &'a ModelName, version: &'b Version, window: Window) -> Accuracy;
+                WindowRows => window_rows['a, 'b](model: &'a ModelName, version: &'b Version, window: Window) -> Vec<WindowRow>;
+                WindowConfidences => window_confidences['a, 'b](model: &'a ModelName, version: &'b Version, window: Window) -> Vec<f64>;
+                BucketSums => bucket_sums['a, 'b, 'c](model: &'a ModelName, version: &'b Version, query: &'c SeriesQuery) -> Vec<BucketSums>;
                 StoreBaseline => store_baseline['a](baseline: &'a ConfidenceBaseline) -> ();
                 Baseline => baseline['a, 'b](model: &'a ModelName, version: &'b Version) -> Option<ConfidenceBaseline>;
             }
@@ -558,12 +611,13 @@ pub trait ModelRegistryExt: ModelRegistry {
 
 impl<T: ModelRegistry + ?Sized> ModelRegistryExt for T {}
 
-/// Conveniences built on [`PredictionStore`], available on every prediction store.
+/// Conveniences built on [`PredictionStore`], available on every prediction store: baselines
+/// and monitoring, computed the same way for every backend from its window and bucket reads
+/// (see [`crate::monitoring`] for every formula).
 #[async_trait]
 pub trait PredictionStoreExt: PredictionStore {
     /// Computes the confidence baseline of a model version from the predictions in `window`
-    /// (which needs a count, as for [`PredictionStore::recent_predictions`]) and stores it;
-    /// returns what was stored.
+    /// ([`ConfidenceBaseline::from_confidences`]) and stores it; returns what was stored.
     ///
     /// # Errors
     /// [`crate::Error::NotFound`] for an unregistered version; [`crate::Error::InvalidInput`] when
@@ -574,14 +628,84 @@ pub trait PredictionStoreExt: PredictionStore {
         version: &Version,
         window: Window,
     ) -> Result<ConfidenceBaseline> {
-        let recent = self.recent_predictions(model, version, window).await?;
-        let baseline = ConfidenceBaseline::from_confidences(
-            model.clone(),
-            version.clone(),
-            recent.iter().map(Prediction::confidence),
-        )?;
+        let confidences = self.window_confidences(model, version, window).await?;
+        let baseline =
+            ConfidenceBaseline::from_confidences(model.clone(), version.clone(), confidences)?
+                .computed_from(window);
         self.store_baseline(&baseline).await?;
         Ok(baseline)
+    }
+
+    /// Metrics of a model version over a window ([`WindowMetrics`]).
+    ///
+    /// # Errors
+    /// [`crate::Error::NotFound`] for an unregistered version; [`crate::Error::InvalidInput`] for a
+    /// bad window or, with classes on, more than [`crate::monitoring::MAX_CLASSES`] classes.
+    async fn metrics(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        options: MetricsOptions,
+    ) -> Result<WindowMetrics> {
+        let rows = self.window_rows(model, version, options.window()).await?;
+        WindowMetrics::from_rows(&rows, options.classes_on())
+    }
+
+    /// The metrics of a model version per bucket of a time range, empty buckets included.
+    ///
+    /// # Errors
+    /// [`crate::Error::NotFound`] for an unregistered version; [`crate::Error::InvalidInput`] for a
+    /// bad range or too many buckets.
+    async fn series(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        query: &SeriesQuery,
+    ) -> Result<Series> {
+        let (starts, _, _) = query.buckets()?;
+        let sums = self.bucket_sums(model, version, query).await?;
+        Ok(Series::from_sums(query, &starts, &sums))
+    }
+
+    /// The confidence distribution of a window against the version's baseline
+    /// ([`DriftReport`]).
+    ///
+    /// # Errors
+    /// [`crate::Error::NotFound`] for an unregistered version or a version without a baseline
+    /// (the message says how to create one); [`crate::Error::InvalidInput`] for a bad or empty
+    /// window, or a baseline without a histogram.
+    async fn drift(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: Window,
+        thresholds: DriftThresholds,
+    ) -> Result<DriftReport> {
+        let confidences = self.window_confidences(model, version, window).await?;
+        let baseline = self.baseline(model, version).await?.ok_or_else(|| {
+            Error::not_found(format!(
+                "baseline of {model:?} {version}: create one with `mlstore baseline compute \
+                 {model} {version}` (or PredictionStoreExt::compute_baseline)"
+            ))
+        })?;
+        DriftReport::compute(&confidences, &baseline, thresholds)
+    }
+
+    /// Two versions of a model over the same window: each one's metrics, the accuracy
+    /// difference and a two-proportion z-test ([`Comparison`]).
+    ///
+    /// # Errors
+    /// As [`metrics`](Self::metrics), for either version.
+    async fn compare(
+        &self,
+        model: &ModelName,
+        a: &Version,
+        b: &Version,
+        options: MetricsOptions,
+    ) -> Result<Comparison> {
+        let first = self.metrics(model, a, options).await?;
+        let second = self.metrics(model, b, options).await?;
+        Ok(Comparison::of(first, second))
     }
 }
 

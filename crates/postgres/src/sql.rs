@@ -104,7 +104,8 @@ table!(PredictionRow: prediction_columns, prediction_excluded, prediction_input,
     bind_prediction,
     /// Binds the columns of a batch of predictions as one array per column.
     bind_prediction_arrays {
-        id, prediction, prediction_key, actual, correct, confidence, features, ts,
+        id, prediction, prediction_key, actual, actual_key, correct, labelled_at,
+        prediction_number, actual_number, confidence, features, ts,
     }
 );
 
@@ -115,7 +116,7 @@ table!(BaselineRow: baseline_columns, baseline_excluded, baseline_input, baselin
     bind_baseline,
     /// Binds the columns of several baselines as one array per column.
     bind_baseline_arrays {
-        mean, std_dev, sample_count, updated_at,
+        mean, std_dev, sample_count, updated_at, histogram, quantiles, computed_from, samples,
     }
 );
 
@@ -176,24 +177,33 @@ pub const RESOLVE_ALIAS: &str = "SELECT m.version FROM ml_model_aliases a \
 /// Removes an alias.
 pub const REMOVE_ALIAS: &str = "DELETE FROM ml_model_aliases WHERE name = $1 AND alias = $2";
 
-/// One prediction ([`bind_prediction`], then `$9` name and `$10` version key) whose model id is
-/// looked up in the same statement: no row is inserted when the model version does not exist.
+/// One prediction ([`bind_prediction`], then `$13` name and `$14` version key) whose model id
+/// is looked up in the same statement: no row is inserted when the model version does not
+/// exist.
 pub const STORE_PREDICTION: &str = concat!(
     "INSERT INTO ml_predictions (",
     prediction_columns!(),
-    ", model_id) SELECT $1, $2, $3, $4, $5, $6, $7, $8, id FROM ml_models \
-    WHERE name = $9 AND version_key = $10"
+    ", model_id) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, id FROM ml_models \
+    WHERE name = $13 AND version_key = $14"
 );
 
-/// A batch in one statement ([`bind_prediction_arrays`], then `$9` names, `$10` version keys,
-/// `$11` the batch length): each row's model id is joined in, and rows are inserted only if every
+/// The array types of [`bind_prediction_arrays`], then names and version keys, in `UNNEST`.
+macro_rules! prediction_arrays {
+    () => {
+        "UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], \
+         $7::timestamptz[], $8::float8[], $9::float8[], $10::float8[], $11::text[], \
+         $12::timestamptz[], $13::text[], $14::bytea[])"
+    };
+}
+
+/// A batch in one statement ([`bind_prediction_arrays`], then `$13` names, `$14` version keys,
+/// `$15` the batch length): each row's model id is joined in, and rows are inserted only if every
 /// row found its model version, so an unknown version inserts nothing (and is reported before a
 /// duplicate id, which would fail the insert).
 pub const STORE_PREDICTIONS: &str = concat!(
-    "WITH input AS ( \
-        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], \
-            $6::float8[], $7::text[], $8::timestamptz[], $9::text[], $10::bytea[]) \
-        AS t(",
+    "WITH input AS ( SELECT * FROM ",
+    prediction_arrays!(),
+    " AS t(",
     prediction_columns!(),
     ", name, version_key) \
     ), resolved AS ( \
@@ -204,18 +214,17 @@ pub const STORE_PREDICTIONS: &str = concat!(
     ) \
     INSERT INTO ml_predictions (",
     prediction_columns!(),
-    ", model_id) SELECT * FROM resolved WHERE (SELECT count(*) FROM resolved) = $11"
+    ", model_id) SELECT * FROM resolved WHERE (SELECT count(*) FROM resolved) = $15"
 );
 
-/// A batch that reports instead of failing ([`bind_prediction_arrays`], `$9` names, `$10`
-/// version keys, `$11` true to store the rest when a version is missing, false to store nothing
-/// then), skipping ids already stored: returns each row that was not stored, with its position
-/// (1-based) and whether its version was missing.
+/// A batch that reports instead of failing ([`bind_prediction_arrays`], `$13` names, `$14`
+/// version keys, `$15` true to store the rest when a version is missing, false to store
+/// nothing then), skipping ids already stored: returns each row that was not stored, with its
+/// position (1-based) and whether its version was missing.
 pub const STORE_PREDICTIONS_SKIPPING: &str = concat!(
-    "WITH input AS ( \
-        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], \
-            $6::float8[], $7::text[], $8::timestamptz[], $9::text[], $10::bytea[]) \
-        WITH ORDINALITY AS t(",
+    "WITH input AS ( SELECT * FROM ",
+    prediction_arrays!(),
+    " WITH ORDINALITY AS t(",
     prediction_columns!(),
     ", name, version_key, ord) \
     ), resolved AS ( \
@@ -227,7 +236,7 @@ pub const STORE_PREDICTIONS_SKIPPING: &str = concat!(
     ", model_id) SELECT ",
     prediction_columns!(),
     ", model_id FROM resolved WHERE model_id IS NOT NULL \
-        AND ($11 OR NOT EXISTS (SELECT 1 FROM resolved WHERE model_id IS NULL)) \
+        AND ($15 OR NOT EXISTS (SELECT 1 FROM resolved WHERE model_id IS NULL)) \
         ON CONFLICT (id) DO NOTHING RETURNING id \
     ) \
     SELECT r.ord, r.model_id IS NULL FROM resolved r \
@@ -237,10 +246,9 @@ pub const STORE_PREDICTIONS_SKIPPING: &str = concat!(
 /// As [`STORE_PREDICTIONS_SKIPPING`], but a stored id fails the whole statement (unique
 /// violation): for batches that skip missing versions and nothing else.
 pub const STORE_PREDICTIONS_SKIPPING_MISSING: &str = concat!(
-    "WITH input AS ( \
-        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bool[], \
-            $6::float8[], $7::text[], $8::timestamptz[], $9::text[], $10::bytea[]) \
-        WITH ORDINALITY AS t(",
+    "WITH input AS ( SELECT * FROM ",
+    prediction_arrays!(),
+    " WITH ORDINALITY AS t(",
     prediction_columns!(),
     ", name, version_key, ord) \
     ), resolved AS ( \
@@ -251,21 +259,23 @@ pub const STORE_PREDICTIONS_SKIPPING_MISSING: &str = concat!(
     prediction_columns!(),
     ", model_id) SELECT ",
     prediction_columns!(),
-    ", model_id FROM resolved WHERE model_id IS NOT NULL AND $11 \
+    ", model_id FROM resolved WHERE model_id IS NOT NULL AND $15 \
         RETURNING id \
     ) \
     SELECT r.ord, r.model_id IS NULL FROM resolved r \
     WHERE NOT EXISTS (SELECT 1 FROM inserted ins WHERE ins.id = r.id) ORDER BY r.ord"
 );
 
-/// Labels (ids, texts, match keys) recorded for the ids that exist; returns the position
-/// (1-based) of each label whose prediction does not.
+/// Labels ([`mlstore_core::codec::LabelColumns`] as arrays: ids, texts, match keys, stored
+/// keys, numbers; `$6` when they are written) recorded for the ids that exist; returns the
+/// position (1-based) of each label whose prediction does not.
 pub const RECORD_ACTUALS_SKIPPING: &str = "WITH input AS ( \
-        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY \
-            AS t(id, actual, actual_key, ord) \
+        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[]) \
+            WITH ORDINALITY AS t(id, actual, match_key, actual_key, actual_number, ord) \
     ), updated AS ( \
         UPDATE ml_predictions p SET actual = i.actual, \
-            correct = (coalesce(p.prediction_key, p.prediction) = i.actual_key) \
+            correct = (coalesce(p.prediction_key, p.prediction) = i.match_key), \
+            actual_key = i.actual_key, actual_number = i.actual_number, labelled_at = $6 \
         FROM input i WHERE p.id = i.id RETURNING p.id \
     ) \
     SELECT i.ord FROM input i WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.id = i.id) \
@@ -305,21 +315,76 @@ pub const FIRST_UNKNOWN_VERSION: &str = "SELECT t.name, t.version_key \
     WHERE NOT EXISTS (SELECT 1 FROM ml_models m \
         WHERE m.name = t.name AND m.version_key = t.version_key) LIMIT 1";
 
-/// Records a label (`$2` its canonical text, `$3` its match key): correct when the match keys
-/// are equal.
+/// Records a label ([`mlstore_core::codec::LabelColumns`]: `$2` its canonical text, `$3` its
+/// match key, `$4` the key when it differs from the text, `$5` its number, `$6` when it is
+/// written): correct when the match keys are equal.
 pub const RECORD_ACTUAL: &str = "UPDATE ml_predictions SET actual = $2, \
-    correct = (coalesce(prediction_key, prediction) = $3) WHERE id = $1";
+    correct = (coalesce(prediction_key, prediction) = $3), actual_key = $4, \
+    actual_number = $5, labelled_at = $6 WHERE id = $1";
 
-/// Labels in one statement (ids, texts, match keys), applied only if every id exists (`$4` is
-/// the batch length).
+/// Labels in one statement (as [`RECORD_ACTUALS_SKIPPING`]), applied only if every id exists
+/// (`$7` is the batch length).
 pub const RECORD_ACTUALS: &str = "WITH input AS ( \
-        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS t(id, actual, actual_key) \
+        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[]) \
+            AS t(id, actual, match_key, actual_key, actual_number) \
     ), found AS ( \
         SELECT count(*) AS n FROM ml_predictions p JOIN input i ON p.id = i.id \
     ) \
     UPDATE ml_predictions p SET actual = i.actual, \
-        correct = (coalesce(p.prediction_key, p.prediction) = i.actual_key) \
-    FROM input i WHERE p.id = i.id AND (SELECT n FROM found) = $4";
+        correct = (coalesce(p.prediction_key, p.prediction) = i.match_key), \
+        actual_key = i.actual_key, actual_number = i.actual_number, labelled_at = $6 \
+    FROM input i WHERE p.id = i.id AND (SELECT n FROM found) = $7";
+
+/// The monitoring numbers of each prediction of a window (`$3` start, `$4` end, `$5` limit),
+/// newest first: confidence, correct, label lag (µs), numbers, and for labelled ones their
+/// classes.
+pub const WINDOW_ROWS: &str = "SELECT confidence, correct, \
+    (extract(epoch FROM labelled_at - ts) * 1000000)::int8, prediction_number, actual_number, \
+    CASE WHEN correct IS NOT NULL THEN coalesce(prediction_key, prediction) END, \
+    CASE WHEN correct IS NOT NULL THEN coalesce(actual_key, actual) END \
+    FROM ml_predictions WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = $1 AND version_key = $2) \
+    AND ts >= $3 AND ts < $4 ORDER BY ts DESC, id DESC LIMIT $5";
+
+/// The confidences of a window: an index-only scan of `ml_predictions_recent`.
+pub const WINDOW_CONFIDENCES: &str = "SELECT confidence FROM ml_predictions WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = $1 AND version_key = $2) \
+    AND ts >= $3 AND ts < $4 ORDER BY ts DESC, id DESC LIMIT $5";
+
+/// The columns of a bucket's sums, in `mlstore_core::monitoring::BucketSums` order after the
+/// bucket start.
+macro_rules! sums_columns {
+    () => {
+        "predictions, labelled, correct, confidence_sum, confidence_square_sum, lag_count, \
+         lag_micros_sum, numeric_count, absolute_error_sum, squared_error_sum, error_sum"
+    };
+}
+
+/// The hourly sums of a model version with an hour in `[$3, $4)`.
+pub const HOUR_SUMS: &str = concat!(
+    "SELECT hour, ",
+    sums_columns!(),
+    " FROM ml_prediction_hours WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = $1 AND version_key = $2) \
+    AND hour >= $3 AND hour < $4 ORDER BY hour"
+);
+
+/// Per-minute sums of a model version's predictions made in `[$3, $4)`, computed from the
+/// predictions (each contributing as in the hourly trigger).
+pub const MINUTE_SUMS: &str = "SELECT date_trunc('minute', ts, 'UTC') AS minute, \
+    count(*), count(correct), count(*) FILTER (WHERE correct), sum(confidence), \
+    sum(ml_square(confidence)), \
+    count(*) FILTER (WHERE correct IS NOT NULL AND labelled_at IS NOT NULL), \
+    coalesce(sum(extract(epoch FROM labelled_at - ts)::float8 * 1000000) \
+        FILTER (WHERE correct IS NOT NULL), 0), \
+    count(*) FILTER (WHERE correct IS NOT NULL AND prediction_number IS NOT NULL \
+        AND actual_number IS NOT NULL), \
+    coalesce(sum(abs(prediction_number - actual_number)) FILTER (WHERE correct IS NOT NULL), 0), \
+    coalesce(sum(ml_square(prediction_number - actual_number)) FILTER (WHERE correct IS NOT NULL), 0), \
+    coalesce(sum(prediction_number - actual_number) FILTER (WHERE correct IS NOT NULL), 0) \
+    FROM ml_predictions WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = $1 AND version_key = $2) \
+    AND ts >= $3 AND ts < $4 GROUP BY minute ORDER BY minute";
 
 /// The first id of the array with no prediction.
 pub const FIRST_UNKNOWN_PREDICTION: &str = "SELECT t.id FROM UNNEST($1::uuid[]) AS t(id) \
@@ -346,12 +411,13 @@ pub const ACCURACY: &str = "WITH m AS ( \
         AND correct IS NOT NULL AND ts >= $3 AND ts < $4 ORDER BY ts DESC, id DESC LIMIT $5 \
     ) newest";
 
-/// Writes (or replaces) the baseline of a model version ([`bind_baseline`], then `$5` name and
-/// `$6` version key); nothing when it is not registered.
+/// Writes (or replaces) the baseline of a model version ([`bind_baseline`], then `$9` name and
+/// `$10` version key); nothing when it is not registered.
 pub const STORE_BASELINE: &str = concat!(
     "INSERT INTO ml_confidence_baselines (",
     baseline_columns!(),
-    ", model_id) SELECT $1, $2, $3, $4, id FROM ml_models WHERE name = $5 AND version_key = $6 \
+    ", model_id) SELECT $1, $2, $3, $4, $5, $6, $7, $8, id FROM ml_models \
+    WHERE name = $9 AND version_key = $10 \
     ON CONFLICT (model_id) DO UPDATE SET (",
     baseline_columns!(),
     ") = (",

@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
-use mlstore_core::json::{canonical, match_key};
+use mlstore_core::codec::{BaselineRow, LabelColumns, MetadataRow, PredictionRow};
+use mlstore_core::monitoring::{Bucket, BucketSums, SeriesQuery, WindowRow};
 use mlstore_core::{
     validate, Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, DatabaseId, Error,
     Label, ModelMetadata, ModelName, ModelRegistry, OnProblem, Prediction, PredictionFilter,
@@ -74,6 +74,48 @@ impl fmt::Debug for PostgresStore {
             .field("schema_version", &self.schema_version)
             .field("database_id", &self.database_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// Labels as the arrays of [`sql::RECORD_ACTUALS`], with the time they are written.
+struct LabelArrays {
+    ids: Vec<Uuid>,
+    actuals: Vec<String>,
+    match_keys: Vec<String>,
+    actual_keys: Vec<Option<String>>,
+    numbers: Vec<Option<f64>>,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+impl LabelArrays {
+    fn of(labels: &[Label], at: chrono::DateTime<chrono::Utc>) -> Self {
+        let mut a = Self {
+            ids: Vec::with_capacity(labels.len()),
+            actuals: Vec::with_capacity(labels.len()),
+            match_keys: Vec::with_capacity(labels.len()),
+            actual_keys: Vec::with_capacity(labels.len()),
+            numbers: Vec::with_capacity(labels.len()),
+            at,
+        };
+        for l in labels {
+            let c = LabelColumns::encode(l.actual(), at);
+            a.ids.push(l.id());
+            a.actuals.push(c.actual);
+            a.match_keys.push(c.match_key);
+            a.actual_keys.push(c.actual_key);
+            a.numbers.push(c.actual_number);
+        }
+        a
+    }
+
+    fn bind<'q>(&'q self, query: sql::PgQuery<'q>) -> sql::PgQuery<'q> {
+        query
+            .bind(&self.ids)
+            .bind(&self.actuals)
+            .bind(&self.match_keys)
+            .bind(&self.actual_keys)
+            .bind(&self.numbers)
+            .bind(self.at)
     }
 }
 
@@ -429,11 +471,15 @@ impl PredictionStore for PostgresStore {
 
     async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()> {
         let label = Label::new(id, actual.clone())?;
-        let done = run!(self, c => sqlx::query(sql::RECORD_ACTUAL)
+        let c = LabelColumns::encode(label.actual(), mlstore_core::time::now());
+        let done = run!(self, conn => sqlx::query(sql::RECORD_ACTUAL)
             .bind(label.id())
-            .bind(canonical(label.actual()))
-            .bind(match_key(label.actual()))
-            .execute(c))
+            .bind(&c.actual)
+            .bind(&c.match_key)
+            .bind(&c.actual_key)
+            .bind(c.actual_number)
+            .bind(c.labelled_at)
+            .execute(conn))
         .map_err(|e| self.map(e))?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found(format!("prediction {id}")));
@@ -447,12 +493,9 @@ impl PredictionStore for PostgresStore {
             return Ok(());
         }
         let ids: Vec<Uuid> = labels.iter().map(Label::id).collect();
-        let actuals: Vec<String> = labels.iter().map(|l| canonical(l.actual())).collect();
-        let keys: Vec<String> = labels.iter().map(|l| match_key(l.actual())).collect();
-        let done = run!(self, c => sqlx::query(sql::RECORD_ACTUALS)
-            .bind(&ids)
-            .bind(&actuals)
-            .bind(&keys)
+        let now = mlstore_core::time::now();
+        let columns = LabelArrays::of(labels, now);
+        let done = run!(self, c => columns.bind(sqlx::query(sql::RECORD_ACTUALS))
             .bind(labels.len() as i64)
             .execute(c))
         .map_err(|e| self.map(e))?;
@@ -486,14 +529,14 @@ impl PredictionStore for PostgresStore {
         if labels.is_empty() {
             return Ok(BatchOutcome::default());
         }
-        let ids: Vec<Uuid> = labels.iter().map(Label::id).collect();
-        let actuals: Vec<String> = labels.iter().map(|l| canonical(l.actual())).collect();
-        let keys: Vec<String> = labels.iter().map(|l| match_key(l.actual())).collect();
-        let missing: Vec<i64> = run!(self, c => sqlx::query_scalar(sql::RECORD_ACTUALS_SKIPPING)
-            .bind(&ids)
-            .bind(&actuals)
-            .bind(&keys)
+        let columns = LabelArrays::of(labels, mlstore_core::time::now());
+        let missing: Vec<i64> = run!(self, c => columns
+            .bind(sqlx::query(sql::RECORD_ACTUALS_SKIPPING))
             .fetch_all(c))
+        .map_err(|e| self.map(e))?
+        .iter()
+        .map(|row| row.try_get::<i64, _>(0))
+        .collect::<std::result::Result<_, _>>()
         .map_err(|e| self.map(e))?;
         let skipped: Vec<Skipped> = missing
             .into_iter()
@@ -634,6 +677,111 @@ impl PredictionStore for PostgresStore {
             return Err(Error::version_not_found(model, version));
         }
         Accuracy::new(correct as u64, total as u64)
+    }
+
+    async fn window_rows(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: Window,
+    ) -> Result<Vec<WindowRow>> {
+        let bounds = window.for_aggregate()?;
+        let key = version.sort_key();
+        let rows = run!(self, c => sqlx::query(sql::WINDOW_ROWS)
+            .bind(model.as_str())
+            .bind(&key)
+            .bind(bounds.start)
+            .bind(bounds.end)
+            .bind(bounds.sql_limit())
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
+        if rows.is_empty() && !self.version_exists(model, &key).await? {
+            return Err(Error::version_not_found(model, version));
+        }
+        rows.iter()
+            .map(|r| {
+                let classes = match (r.try_get::<Option<String>, _>(5)?, r.try_get(6)?) {
+                    (Some(p), Some(a)) => Some((p, a)),
+                    _ => None,
+                };
+                Ok(WindowRow {
+                    confidence: r.try_get(0)?,
+                    correct: r.try_get(1)?,
+                    lag_micros: r.try_get(2)?,
+                    prediction_number: r.try_get(3)?,
+                    actual_number: r.try_get(4)?,
+                    classes,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(|e| self.map(e))
+    }
+
+    async fn window_confidences(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: Window,
+    ) -> Result<Vec<f64>> {
+        let bounds = window.for_aggregate()?;
+        let key = version.sort_key();
+        let mut found: Vec<f64> = run!(self, c => sqlx::query_scalar(sql::WINDOW_CONFIDENCES)
+            .bind(model.as_str())
+            .bind(&key)
+            .bind(bounds.start)
+            .bind(bounds.end)
+            .bind(bounds.sql_limit())
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
+        if found.is_empty() && !self.version_exists(model, &key).await? {
+            return Err(Error::version_not_found(model, version));
+        }
+        found.sort_by(f64::total_cmp);
+        Ok(found)
+    }
+
+    async fn bucket_sums(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        query: &SeriesQuery,
+    ) -> Result<Vec<BucketSums>> {
+        let (_, start, end) = query.buckets()?;
+        let statement = match query.bucket() {
+            Bucket::Minute => sql::MINUTE_SUMS,
+            _ => sql::HOUR_SUMS,
+        };
+        let key = version.sort_key();
+        let rows = run!(self, c => sqlx::query(statement)
+            .bind(model.as_str())
+            .bind(&key)
+            .bind(start)
+            .bind(end)
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
+        if rows.is_empty() && !self.version_exists(model, &key).await? {
+            return Err(Error::version_not_found(model, version));
+        }
+        let count = |r: &PgRow, i: usize| r.try_get::<i64, _>(i).map(|n| n.max(0) as u64);
+        rows.iter()
+            .map(|r| {
+                Ok(BucketSums {
+                    start: Some(r.try_get(0)?),
+                    predictions: count(r, 1)?,
+                    labelled: count(r, 2)?,
+                    correct: count(r, 3)?,
+                    confidence_sum: r.try_get(4)?,
+                    confidence_square_sum: r.try_get(5)?,
+                    lag_count: count(r, 6)?,
+                    lag_micros_sum: r.try_get(7)?,
+                    numeric_count: count(r, 8)?,
+                    absolute_error_sum: r.try_get(9)?,
+                    squared_error_sum: r.try_get(10)?,
+                    error_sum: r.try_get(11)?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(|e| self.map(e))
     }
 
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {

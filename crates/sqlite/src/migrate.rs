@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "database_id_and_match_keys",
         sql: include_str!("../../../migrations/sqlite/0002_database_id_and_match_keys.sql"),
     },
+    Migration {
+        version: 3,
+        description: "monitoring",
+        sql: include_str!("../../../migrations/sqlite/0003_monitoring.sql"),
+    },
 ];
 
 /// The schema version this build creates.

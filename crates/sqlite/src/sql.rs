@@ -187,7 +187,8 @@ table!(PredictionRow: prediction_columns, prediction_placeholders, prediction_ex
     read_prediction,
     /// A prediction's columns, in the order of `prediction_columns!()`.
     prediction_params {
-        id, prediction, prediction_key, actual, correct, confidence, features, ts,
+        id, prediction, prediction_key, actual, actual_key, correct, labelled_at,
+        prediction_number, actual_number, confidence, features, ts,
     }
 );
 
@@ -196,7 +197,7 @@ table!(BaselineRow: baseline_columns, baseline_placeholders, baseline_excluded, 
     read_baseline,
     /// A baseline's columns, in the order of `baseline_columns!()`.
     baseline_params {
-        mean, std_dev, sample_count, updated_at,
+        mean, std_dev, sample_count, updated_at, histogram, quantiles, computed_from, samples,
     }
 );
 
@@ -329,10 +330,63 @@ pub const SCAN_PREDICTIONS: &str = concat!(
     ORDER BY ts, id LIMIT ?8"
 );
 
-/// Records a label (`?2` its canonical text, `?3` its match key): correct when the match keys
-/// are equal.
+/// Records a label ([`mlstore_core::codec::LabelColumns`]: `?2` its canonical text, `?3` its
+/// match key, `?4` the key when it differs from the text, `?5` its number, `?6` when it is
+/// written): correct when the match keys are equal.
 pub const RECORD_ACTUAL: &str = "UPDATE ml_predictions SET actual = ?2, \
-    correct = (coalesce(prediction_key, prediction) = ?3) WHERE id = ?1";
+    correct = (coalesce(prediction_key, prediction) = ?3), actual_key = ?4, \
+    actual_number = ?5, labelled_at = ?6 WHERE id = ?1";
+
+/// The monitoring numbers of each prediction of a window (`?3` start, `?4` end, `?5` limit),
+/// newest first: confidence, correct, label lag, numbers, and for labelled ones their classes.
+pub const WINDOW_ROWS: &str = "SELECT confidence, correct, labelled_at - ts, \
+    prediction_number, actual_number, \
+    CASE WHEN correct IS NOT NULL THEN coalesce(prediction_key, prediction) END, \
+    CASE WHEN correct IS NOT NULL THEN coalesce(actual_key, actual) END \
+    FROM ml_predictions WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2) \
+    AND ts >= ?3 AND ts < ?4 ORDER BY ts DESC, id DESC LIMIT ?5";
+
+/// The confidences of a window, from the covering index `ml_predictions_recent` alone.
+pub const WINDOW_CONFIDENCES: &str = "SELECT confidence FROM ml_predictions WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2) \
+    AND ts >= ?3 AND ts < ?4 ORDER BY ts DESC, id DESC LIMIT ?5";
+
+/// The columns of a bucket's sums, in `mlstore_core::monitoring::BucketSums` order after the
+/// bucket start.
+macro_rules! sums_columns {
+    () => {
+        "predictions, labelled, correct, confidence_sum, confidence_square_sum, lag_count, \
+         lag_micros_sum, numeric_count, absolute_error_sum, squared_error_sum, error_sum"
+    };
+}
+
+/// The hourly sums of a model version with an hour in `[?3, ?4)`.
+pub const HOUR_SUMS: &str = concat!(
+    "SELECT hour, ",
+    sums_columns!(),
+    " FROM ml_prediction_hours WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2) \
+    AND hour >= ?3 AND hour < ?4 ORDER BY hour"
+);
+
+/// Per-minute sums of a model version's predictions made in `[?3, ?4)`, computed from the
+/// predictions (the contribution of each is that of the hourly trigger).
+pub const MINUTE_SUMS: &str = "SELECT ts - (((ts % 60000000) + 60000000) % 60000000) AS minute, \
+    count(*), count(correct), coalesce(sum(correct), 0), sum(confidence), \
+    sum(confidence * confidence), \
+    count(CASE WHEN correct IS NOT NULL AND labelled_at IS NOT NULL THEN 1 END), \
+    coalesce(sum(CASE WHEN correct IS NOT NULL THEN labelled_at - ts END), 0), \
+    count(CASE WHEN correct IS NOT NULL AND prediction_number IS NOT NULL \
+        AND actual_number IS NOT NULL THEN 1 END), \
+    coalesce(sum(CASE WHEN correct IS NOT NULL \
+        THEN abs(prediction_number - actual_number) END), 0), \
+    coalesce(sum(CASE WHEN correct IS NOT NULL \
+        THEN (prediction_number - actual_number) * (prediction_number - actual_number) END), 0), \
+    coalesce(sum(CASE WHEN correct IS NOT NULL THEN prediction_number - actual_number END), 0) \
+    FROM ml_predictions WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2) \
+    AND ts >= ?3 AND ts < ?4 GROUP BY minute ORDER BY minute";
 
 /// Reads the newest predictions of a model version in a window (`?3` start, `?4` end, `?5` limit:
 /// [`window_params`]), newest first.

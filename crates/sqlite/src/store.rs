@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
-use mlstore_core::json::{canonical, match_key};
+use mlstore_core::codec::{BaselineRow, LabelColumns, MetadataRow, PredictionRow};
+use mlstore_core::monitoring::{Bucket, BucketSums, SeriesQuery, WindowRow};
 use mlstore_core::time::to_micros;
 use mlstore_core::{
     validate, Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, DatabaseId, Error,
@@ -256,6 +256,12 @@ impl SqliteStore {
         };
         let conn = loan.conn.as_mut().expect("just set");
         with_busy_retry(conn, timeout, |c| f(c))
+    }
+
+    /// [`read`](Self::read) for reads whose size is not bounded by a small constant (windows of
+    /// up to a million predictions): off the async scheduler.
+    async fn read_heavy<T>(&self, mut f: impl FnMut(&Connection) -> Result<T>) -> Result<T> {
+        self.read(|conn| blocking(|| f(conn))).await
     }
 }
 
@@ -707,9 +713,10 @@ impl PredictionStore for SqliteStore {
         if labels.is_empty() {
             return Ok(BatchOutcome::default());
         }
-        let texts: Vec<(String, String)> = labels
+        let now = mlstore_core::time::now();
+        let columns: Vec<LabelColumns> = labels
             .iter()
-            .map(|l| (canonical(l.actual()), match_key(l.actual())))
+            .map(|l| LabelColumns::encode(l.actual(), now))
             .collect();
         let heavy = labels.len() > 1;
         self.write(heavy, |conn| {
@@ -719,9 +726,16 @@ impl PredictionStore for SqliteStore {
             let mut outcome = BatchOutcome::default();
             {
                 let mut update = tx.prepare_cached(sql::RECORD_ACTUAL).map_err(map)?;
-                for (index, (label, (text, key))) in labels.iter().zip(&texts).enumerate() {
+                for (index, (label, c)) in labels.iter().zip(&columns).enumerate() {
                     let changed = update
-                        .execute(params![&label.id().as_bytes()[..], text, key])
+                        .execute(params![
+                            &label.id().as_bytes()[..],
+                            c.actual,
+                            c.match_key,
+                            c.actual_key,
+                            c.actual_number,
+                            to_micros(&c.labelled_at)
+                        ])
                         .map_err(map)?;
                     if changed == 1 {
                         outcome.stored += 1;
@@ -879,6 +893,116 @@ impl PredictionStore for SqliteStore {
             })
             .await?;
         Accuracy::new(correct as u64, total as u64)
+    }
+
+    async fn window_rows(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: Window,
+    ) -> Result<Vec<WindowRow>> {
+        let bounds = window.for_aggregate()?;
+        let [start, end, limit] = sql::window_params(&bounds);
+        let key = version.sort_key();
+        self.read_heavy(|conn| {
+            let rows = query_all(
+                conn,
+                sql::WINDOW_ROWS,
+                params![model.as_str(), key, start, end, limit],
+                |r| {
+                    let classes = match (r.get::<_, Option<String>>(5)?, r.get(6)?) {
+                        (Some(p), Some(a)) => Some((p, a)),
+                        _ => None,
+                    };
+                    Ok(Ok(WindowRow {
+                        confidence: r.get(0)?,
+                        correct: r.get(1)?,
+                        lag_micros: r.get(2)?,
+                        prediction_number: r.get(3)?,
+                        actual_number: r.get(4)?,
+                        classes,
+                    }))
+                },
+            )?;
+            if rows.is_empty() && model_id(conn, model, version)?.is_none() {
+                return Err(Error::version_not_found(model, version));
+            }
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn window_confidences(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        window: Window,
+    ) -> Result<Vec<f64>> {
+        let bounds = window.for_aggregate()?;
+        let [start, end, limit] = sql::window_params(&bounds);
+        let key = version.sort_key();
+        let mut confidences = self
+            .read_heavy(|conn| {
+                let found = query_all(
+                    conn,
+                    sql::WINDOW_CONFIDENCES,
+                    params![model.as_str(), key, start, end, limit],
+                    |r| Ok(Ok(r.get::<_, f64>(0)?)),
+                )?;
+                if found.is_empty() && model_id(conn, model, version)?.is_none() {
+                    return Err(Error::version_not_found(model, version));
+                }
+                Ok(found)
+            })
+            .await?;
+        confidences.sort_by(f64::total_cmp);
+        Ok(confidences)
+    }
+
+    async fn bucket_sums(
+        &self,
+        model: &ModelName,
+        version: &Version,
+        query: &SeriesQuery,
+    ) -> Result<Vec<BucketSums>> {
+        let (_, start, end) = query.buckets()?;
+        let statement = match query.bucket() {
+            Bucket::Minute => sql::MINUTE_SUMS,
+            _ => sql::HOUR_SUMS,
+        };
+        let key = version.sort_key();
+        self.read_heavy(|conn| {
+            let sums = query_all(
+                conn,
+                statement,
+                params![model.as_str(), key, to_micros(&start), to_micros(&end)],
+                |r| {
+                    let start = match mlstore_core::time::from_micros(r.get(0)?) {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                    Ok(Ok(BucketSums {
+                        start: Some(start),
+                        predictions: r.get::<_, i64>(1)? as u64,
+                        labelled: r.get::<_, i64>(2)? as u64,
+                        correct: r.get::<_, i64>(3)? as u64,
+                        confidence_sum: r.get(4)?,
+                        confidence_square_sum: r.get(5)?,
+                        lag_count: r.get::<_, i64>(6)? as u64,
+                        lag_micros_sum: r.get(7)?,
+                        numeric_count: r.get::<_, i64>(8)? as u64,
+                        absolute_error_sum: r.get(9)?,
+                        squared_error_sum: r.get(10)?,
+                        error_sum: r.get(11)?,
+                    }))
+                },
+            )?;
+            if sums.is_empty() && model_id(conn, model, version)?.is_none() {
+                return Err(Error::version_not_found(model, version));
+            }
+            Ok(sums)
+        })
+        .await
     }
 
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {

@@ -23,12 +23,14 @@
 pub mod concurrency;
 pub mod fidelity;
 mod fixtures;
+pub mod monitoring;
 pub mod predictions;
 pub mod properties;
 pub mod registry;
 
 pub use fidelity::{json_at_the_depth_limit_round_trips, timestamps_at_the_range_ends_round_trip};
 pub use fixtures::{at, metadata, prediction, unique_name, version};
+pub use monitoring::*;
 pub use predictions::*;
 pub use registry::*;
 
@@ -103,6 +105,13 @@ macro_rules! __for_each_check {
             baseline_upserts,
             baseline_for_missing_model_is_not_found,
             baseline_absent_is_none,
+            window_reads_of_missing_version_are_not_found,
+            window_rows_carry_what_monitoring_needs,
+            bucket_sums_follow_predictions_and_labels,
+            metrics_over_a_window,
+            series_fill_every_bucket,
+            drift_against_the_baseline,
+            compare_two_versions,
         }
     };
 }

@@ -192,6 +192,8 @@ enum Op {
     GetPrediction(u8),
     CountPredictions(Option<u8>, Option<u8>, Range, bool),
     ScanPredictions(u8, u8, u8, Range, bool, Option<(u8, u8)>),
+    WindowRows(u8, u8, Option<u8>, Range),
+    BucketSums(u8, u8, bool),
 }
 
 fn batch_options(skip_conflicts: bool, skip_missing: bool) -> crate::BatchOptions {
@@ -270,13 +272,17 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(n, v, r, l)| Op::CountPredictions(n, v, r, l)),
         1 => (
             0u8..2,
-            small_v,
+            small_v.clone(),
             1u8..5,
             range(),
             any::<bool>(),
             proptest::option::of((0u8..5, any::<u8>()))
         )
             .prop_map(|(n, v, size, r, l, c)| Op::ScanPredictions(n, v, size, r, l, c)),
+        1 => (0u8..2, small_v.clone(), proptest::option::of(1u8..8), range())
+            .prop_map(|(n, v, l, r)| Op::WindowRows(n, v, l, r)),
+        1 => (0u8..2, small_v, any::<bool>())
+            .prop_map(|(n, v, minutes)| Op::BucketSums(n, v, minutes)),
     ]
 }
 
@@ -295,7 +301,57 @@ enum Outcome {
     Prediction(Option<Prediction>),
     Count(u64),
     Page(crate::ScanPage),
+    /// Window rows without the label lag (which depends on when each store wrote the label).
+    Rows(Vec<RowSeen>),
+    /// Bucket sums without the lag, floats to 9 decimals (sums may add in another order).
+    Sums(Vec<String>),
     Failed(ErrorKind),
+}
+
+type RowSeen = (
+    u64,
+    Option<bool>,
+    Option<u64>,
+    Option<u64>,
+    Option<(String, String)>,
+);
+
+fn rows_seen(rows: Vec<crate::WindowRow>) -> Outcome {
+    Outcome::Rows(
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r.confidence.to_bits(),
+                    r.correct,
+                    r.prediction_number.map(f64::to_bits),
+                    r.actual_number.map(f64::to_bits),
+                    r.classes,
+                )
+            })
+            .collect(),
+    )
+}
+
+fn sums_seen(sums: Vec<crate::BucketSums>) -> Outcome {
+    Outcome::Sums(
+        sums.into_iter()
+            .map(|s| {
+                format!(
+                    "{:?} {} {} {} {:.9} {:.9} {} {:.9} {:.9} {:.9}",
+                    s.start,
+                    s.predictions,
+                    s.labelled,
+                    s.correct,
+                    s.confidence_sum,
+                    s.confidence_square_sum,
+                    s.numeric_count,
+                    s.absolute_error_sum,
+                    s.squared_error_sum,
+                    s.error_sum
+                )
+            })
+            .collect(),
+    )
 }
 
 fn outcome<T>(result: Result<T>, wrap: impl FnOnce(T) -> Outcome) -> Outcome {
@@ -392,6 +448,24 @@ async fn apply(store: &dyn Store, op: &Op) -> Outcome {
             };
             let filter = filter.within(window(None, *r)).labelled_only(*labelled);
             outcome(store.count_predictions(&filter).await, O::Count)
+        }
+        Op::WindowRows(n, v, last, r) => outcome(
+            store
+                .window_rows(&name(*n), &version(*v), window(*last, *r))
+                .await,
+            rows_seen,
+        ),
+        Op::BucketSums(n, v, minutes) => {
+            let bucket = if *minutes {
+                crate::Bucket::Minute
+            } else {
+                crate::Bucket::Hour
+            };
+            let q = crate::SeriesQuery::new(at(-120_000_000), at(7_200_000_000), bucket);
+            outcome(
+                store.bucket_sums(&name(*n), &version(*v), &q).await,
+                sums_seen,
+            )
         }
         Op::ScanPredictions(n, v, size, r, labelled, from) => {
             let options = crate::ScanOptions::default()
