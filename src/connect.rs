@@ -206,7 +206,7 @@ impl Backend {
 /// assert!(handle.list_models().await.unwrap().is_empty());
 /// assert_eq!(handle.backend().name(), "sqlite");
 /// assert_eq!(handle.backend().schema_version(), handle.backend().latest_schema_version());
-/// assert_eq!(handle.metrics().unwrap().snapshot()[0].calls, 1);
+/// assert_eq!(handle.operation_metrics().unwrap().snapshot()[0].calls, 1);
 /// # });
 /// ```
 #[derive(Clone)]
@@ -264,8 +264,8 @@ impl Handle {
         self
     }
 
-    /// The per-operation figures, after [`with_metrics`](Self::with_metrics).
-    pub fn metrics(&self) -> Option<&Arc<OperationMetrics>> {
+    /// The per-operation call counts and latencies, after [`with_metrics`](Self::with_metrics).
+    pub fn operation_metrics(&self) -> Option<&Arc<OperationMetrics>> {
         self.metrics.as_ref()
     }
 

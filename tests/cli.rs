@@ -629,3 +629,120 @@ fn csv_cells_may_hold_newlines_commas_and_quotes() {
     let got = ok_json(mlstore(&db).args(["predictions", "get", &id.to_string()]));
     assert_eq!(got["prediction"], "multi\nline, with \"quotes\"");
 }
+
+/// The README's worked example: compute a baseline, shift the distribution, see `drift` say
+/// so (exit 5); metrics, series and compare print JSON documents.
+#[test]
+fn drift_and_monitoring_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_sqlite(dir.path(), "monitoring.db");
+    register(&db, "1.0.0");
+    register(&db, "2.0.0");
+    let write = |file: &str, version: &str, from: u128, confidence: &dyn Fn(u128) -> f64| {
+        let mut text = String::new();
+        for i in from..from + 500 {
+            text.push_str(
+                &json!({"id": uuid::Uuid::from_u128(i + 1).to_string(), "model": "fraud",
+                        "version": version, "prediction": if i % 3 == 0 { "fraud" } else { "ok" },
+                        "actual": "ok", "confidence": confidence(i)})
+                .to_string(),
+            );
+            text.push('\n');
+        }
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let calm = write("calm.jsonl", "1.0.0", 0, &|i| 0.6 + (i % 30) as f64 / 100.0);
+    mlstore(&db)
+        .args(["predictions", "import"])
+        .arg(&calm)
+        .assert()
+        .success();
+    let baseline =
+        ok_json(mlstore(&db).args(["baseline", "compute", "fraud", "1.0.0", "--last", "500"]));
+    assert_eq!(baseline["histogram"].as_array().unwrap().len(), 20);
+    mlstore(&db)
+        .args(["drift", "fraud", "1.0.0", "--last", "500"])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("verdict         ok"));
+    let shifted = write("shifted.jsonl", "1.0.0", 1000, &|i| {
+        0.1 + (i % 20) as f64 / 100.0
+    });
+    mlstore(&db)
+        .args(["predictions", "import"])
+        .arg(&shifted)
+        .assert()
+        .success();
+    let out = mlstore(&db)
+        .args(["drift", "fraud", "1.0.0", "--last", "500", "--json"])
+        .assert()
+        .code(5);
+    let report: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["verdict"], "drift");
+    for field in [
+        "psi",
+        "ks_statistic",
+        "ks_pvalue",
+        "mean_shift_sigma",
+        "window_count",
+        "baseline_count",
+    ] {
+        assert!(!report[field].is_null(), "{field} missing: {report}");
+    }
+    mlstore(&db)
+        .args([
+            "drift",
+            "fraud",
+            "1.0.0",
+            "--psi-warn",
+            "0.3",
+            "--psi-drift",
+            "0.2",
+        ])
+        .assert()
+        .code(2);
+    mlstore(&db)
+        .args(["drift", "fraud", "2.0.0"])
+        .assert()
+        .code(3);
+    let metrics = ok_json(mlstore(&db).args(["metrics", "fraud", "1.0.0", "--last", "1000"]));
+    assert_eq!(metrics["predictions"], 1000);
+    assert_eq!(
+        metrics["confusion_matrix"]["classes"],
+        json!(["fraud", "ok"])
+    );
+    let series = ok_json(mlstore(&db).args([
+        "series", "fraud", "1.0.0", "--since", "2d", "--bucket", "hour",
+    ]));
+    let total: u64 = series["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["predictions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 1000);
+    let two = write("two.jsonl", "2.0.0", 5000, &|_| 0.9);
+    mlstore(&db)
+        .args(["predictions", "import"])
+        .arg(&two)
+        .assert()
+        .success();
+    let compare = ok_json(mlstore(&db).args(["compare", "fraud", "1.0.0", "2.0.0"]));
+    assert!(compare["p_value"].as_f64().is_some(), "{compare}");
+    let confidences = dir.path().join("validation.txt");
+    std::fs::write(&confidences, "0.5\n0.75\n\n1\n").unwrap();
+    let set = ok_json(
+        mlstore(&db)
+            .args(["baseline", "set", "fraud", "2.0.0", "--from-file"])
+            .arg(&confidences),
+    );
+    assert_eq!(set["sample_count"], 3);
+    mlstore(&db)
+        .args([
+            "series", "fraud", "1.0.0", "--since", "30d", "--bucket", "minute",
+        ])
+        .assert()
+        .code(2);
+}

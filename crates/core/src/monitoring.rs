@@ -160,7 +160,7 @@ pub struct ClassMetrics {
     pub precision: Option<f64>,
     /// Of the labels of this class, the fraction predicted as this class.
     pub recall: Option<f64>,
-    /// Harmonic mean of precision and recall.
+    /// Harmonic mean of precision and recall, `2·TP / (support + predicted)`.
     pub f1: Option<f64>,
 }
 
@@ -360,11 +360,9 @@ fn classification(rows: &[WindowRow]) -> Result<Classification> {
             let predicted: u64 = counts.iter().map(|row| row[i]).sum();
             let precision = ratio(tp, predicted);
             let recall = ratio(tp, support);
-            let f1 = match (precision, recall) {
-                (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
-                (Some(_), Some(_)) => Some(0.0),
-                _ => None,
-            };
+            // scikit-learn's F1: 2·TP / (support + predicted), defined whenever the class was
+            // predicted or labelled.
+            let f1 = ratio(2 * tp, support + predicted);
             ClassMetrics {
                 class: order[i].1.clone(),
                 support,

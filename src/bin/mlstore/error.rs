@@ -4,7 +4,8 @@ use mlstore::{redact_url, Error, ErrorKind};
 
 /// Exit codes: 0 ok, 1 error, 2 usage (including out-of-range values), 3 not found.
 pub(crate) const EXIT_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage (including out-of-range \
-    values), 3 not found (an unknown model, version, alias or prediction in any command).";
+    values), 3 not found (an unknown model, version, alias, prediction or baseline in any \
+    command), 4 drift warn and 5 drift (from `drift`).";
 
 /// An error with the exit code it maps to.
 #[derive(Debug)]

@@ -5,6 +5,7 @@
 
 mod aliases;
 mod error;
+mod monitoring;
 mod output;
 mod predictions;
 mod quality;
@@ -110,6 +111,20 @@ enum Command {
     /// Read, set or compute the confidence baseline of a version.
     #[command(subcommand)]
     Baseline(quality::BaselineCommand),
+    /// Metrics of a version over a window: accuracy, coverage, label lag, confidence, classes.
+    #[command(after_long_help = "Example:\n  mlstore metrics fraud 1.2.0 --since 7d --json")]
+    Metrics(monitoring::MetricsArgs),
+    /// The metrics of a version per time bucket (minute, hour, day, week; UTC).
+    #[command(after_long_help = "Example:\n  mlstore series fraud 1.2.0 --since 30d --bucket day")]
+    Series(monitoring::SeriesArgs),
+    /// Confidence drift of a window against the version's baseline (exit 4 warn, 5 drift).
+    #[command(
+        after_long_help = "Example:\n  mlstore drift fraud 1.2.0 --since 24h --psi-warn 0.1 --psi-drift 0.25"
+    )]
+    Drift(monitoring::DriftArgs),
+    /// Two versions over the same window: accuracy, difference, two-proportion z-test.
+    #[command(after_long_help = "Example:\n  mlstore compare fraud 1.2.0 1.3.0 --since 7d")]
+    Compare(monitoring::CompareArgs),
 }
 
 /// Whether a command changes the database: commands that only read never create a database
@@ -199,7 +214,11 @@ impl WindowOptions {
     }
 }
 
-fn instant(flag: &str, text: &str, now: mlstore::Timestamp) -> Result<mlstore::Timestamp> {
+pub(crate) fn instant(
+    flag: &str,
+    text: &str,
+    now: mlstore::Timestamp,
+) -> Result<mlstore::Timestamp> {
     mlstore::time::parse_instant(text, now).map_err(|e| CliError::usage(format!("{flag}: {e}")))
 }
 
@@ -219,6 +238,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Labels(c) => predictions::labels(g, c).await,
         Command::Accuracy(a) => quality::accuracy(g, a).await,
         Command::Baseline(c) => quality::baseline(g, c).await,
+        Command::Metrics(a) => monitoring::metrics(g, a).await,
+        Command::Series(a) => monitoring::series(g, a).await,
+        Command::Drift(a) => monitoring::drift(g, a).await,
+        Command::Compare(a) => monitoring::compare(g, a).await,
     }
 }
 
