@@ -14,8 +14,8 @@ DROP INDEX ml_predictions_recent;
 CREATE INDEX ml_predictions_recent ON ml_predictions (model_id, ts DESC, id DESC, confidence);
 
 -- Per-hour sums of each version's predictions (hour: microseconds of the hour's start, UTC),
--- kept by the triggers below as predictions and labels are written, so that a series costs
--- the number of hours, not of predictions; they stay when predictions are pruned.
+-- kept as predictions (by the store) and labels (by the trigger below) are written, so that a
+-- series costs the number of hours, not of predictions; they stay when predictions are pruned.
 CREATE TABLE ml_prediction_hours (
     model_id              INTEGER NOT NULL REFERENCES ml_models (id) ON DELETE CASCADE,
     hour                  INTEGER NOT NULL,
@@ -41,42 +41,9 @@ SELECT model_id, ts - (((ts % 3600000000) + 3600000000) % 3600000000), count(*),
        0, 0, 0, 0, 0, 0
 FROM ml_predictions GROUP BY 1, 2;
 
--- A prediction's contribution to its hour (mlstore_core::monitoring::BucketSums::of_row).
-CREATE TRIGGER ml_predictions_hours_insert AFTER INSERT ON ml_predictions
-BEGIN
-    INSERT INTO ml_prediction_hours VALUES (
-        NEW.model_id,
-        NEW.ts - (((NEW.ts % 3600000000) + 3600000000) % 3600000000),
-        1,
-        NEW.correct IS NOT NULL,
-        coalesce(NEW.correct, 0),
-        NEW.confidence,
-        NEW.confidence * NEW.confidence,
-        NEW.correct IS NOT NULL AND NEW.labelled_at IS NOT NULL,
-        CASE WHEN NEW.correct IS NOT NULL THEN coalesce(NEW.labelled_at - NEW.ts, 0) ELSE 0 END,
-        NEW.correct IS NOT NULL AND NEW.prediction_number IS NOT NULL
-            AND NEW.actual_number IS NOT NULL,
-        CASE WHEN NEW.correct IS NOT NULL
-            THEN coalesce(abs(NEW.prediction_number - NEW.actual_number), 0) ELSE 0 END,
-        CASE WHEN NEW.correct IS NOT NULL
-            THEN coalesce((NEW.prediction_number - NEW.actual_number)
-                        * (NEW.prediction_number - NEW.actual_number), 0) ELSE 0 END,
-        CASE WHEN NEW.correct IS NOT NULL
-            THEN coalesce(NEW.prediction_number - NEW.actual_number, 0) ELSE 0 END
-    )
-    ON CONFLICT (model_id, hour) DO UPDATE SET
-        predictions = predictions + excluded.predictions,
-        labelled = labelled + excluded.labelled,
-        correct = correct + excluded.correct,
-        confidence_sum = confidence_sum + excluded.confidence_sum,
-        confidence_square_sum = confidence_square_sum + excluded.confidence_square_sum,
-        lag_count = lag_count + excluded.lag_count,
-        lag_micros_sum = lag_micros_sum + excluded.lag_micros_sum,
-        numeric_count = numeric_count + excluded.numeric_count,
-        absolute_error_sum = absolute_error_sum + excluded.absolute_error_sum,
-        squared_error_sum = squared_error_sum + excluded.squared_error_sum,
-        error_sum = error_sum + excluded.error_sum;
-END;
+-- New predictions add to their hours from the store, one upsert per hour of a batch
+-- (mlstore_core::monitoring::BucketSums::of_row, summed): a per-row trigger would cost an
+-- upsert per prediction.
 
 -- A label (or a new label) replaces the prediction's labelled contribution: new minus old.
 CREATE TRIGGER ml_predictions_hours_label AFTER UPDATE OF actual ON ml_predictions

@@ -119,6 +119,43 @@ fn with<'a>(
     params_from_iter(row)
 }
 
+/// What the SQLite store does to store predictions of the write version: in one transaction,
+/// look up the version's id, insert each row, add the rows to their hours (here: one upsert,
+/// every row of a benchmark batch falls in one or two hours).
+fn sqlite_insert(conn: &rusqlite::Connection, fx: &Fixture, rows: &[PredictionRow]) -> Result<()> {
+    use mlstore_sqlite::sql;
+    let e = sqlite_err;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(e)?;
+    let model_id: i64 = conn
+        .prepare_cached(sql::MODEL_ID)
+        .map_err(e)?
+        .query_row(
+            params![fx.model.as_str(), fx.write_version.sort_key()],
+            |r| r.get(0),
+        )
+        .map_err(e)?;
+    let mut insert = conn.prepare_cached(sql::INSERT_PREDICTION).map_err(e)?;
+    for p in rows {
+        insert
+            .execute(with(
+                sql::prediction_params(p),
+                [ToSqlOutput::from(model_id)],
+            ))
+            .map_err(e)?;
+    }
+    let hour = mlstore_core::time::to_micros(&mlstore_core::Bucket::Hour.floor(rows[0].ts));
+    let n = rows.len() as i64;
+    let sum: f64 = rows.iter().map(|r| r.confidence).sum();
+    conn.prepare_cached(sql::ADD_HOUR_SUMS)
+        .map_err(e)?
+        .execute(params![
+            model_id, hour, n, 0, 0, sum, sum, 0, 0.0, 0, 0.0, 0.0, 0.0
+        ])
+        .map_err(e)?;
+    conn.execute_batch("COMMIT").map_err(e)?;
+    Ok(())
+}
+
 fn sqlite_run(
     conn: &rusqlite::Connection,
     fx: &Fixture,
@@ -165,34 +202,10 @@ fn sqlite_run(
             std::hint::black_box(rows);
         }
         (Op::Store1, FloorInput::Prediction(p)) => {
-            let write_key = fx.write_version.sort_key();
-            conn.prepare_cached(sql::STORE_PREDICTION)
-                .map_err(e)?
-                .execute(with(
-                    sql::prediction_params(p),
-                    [ToSqlOutput::from(name), ToSqlOutput::from(&write_key[..])],
-                ))
-                .map_err(e)?;
+            sqlite_insert(conn, fx, std::slice::from_ref(p))?;
         }
         (Op::Store100, FloorInput::Batch(rows)) => {
-            conn.execute_batch("BEGIN IMMEDIATE").map_err(e)?;
-            let model_id: i64 = conn
-                .prepare_cached(sql::MODEL_ID)
-                .map_err(e)?
-                .query_row(params![name, fx.write_version.sort_key()], |r| r.get(0))
-                .map_err(e)?;
-            {
-                let mut insert = conn.prepare_cached(sql::INSERT_PREDICTION).map_err(e)?;
-                for p in rows {
-                    insert
-                        .execute(with(
-                            sql::prediction_params(p),
-                            [ToSqlOutput::from(model_id)],
-                        ))
-                        .map_err(e)?;
-                }
-            }
-            conn.execute_batch("COMMIT").map_err(e)?;
+            sqlite_insert(conn, fx, rows)?;
         }
         (Op::Recent100, _) => {
             let [start, end, limit] = sql::window_params(&window(100));
@@ -244,6 +257,60 @@ fn sqlite_run(
                 .optional()
                 .map_err(e)?;
             std::hint::black_box(v);
+        }
+        (Op::Metrics10000, _) => {
+            let [start, end, limit] = sql::window_params(&window(10_000));
+            let key = fx.monitor_version.sort_key();
+            let mut stmt = conn.prepare_cached(sql::WINDOW_ROWS).map_err(e)?;
+            type Numbers = (f64, Option<bool>, Option<i64>, Option<f64>, Option<f64>);
+            type Classes = (Option<String>, Option<String>);
+            let rows: Vec<(Numbers, Classes)> = stmt
+                .query_map(params![name, key, start, end, limit], |r| {
+                    Ok((
+                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+                        (r.get(5)?, r.get(6)?),
+                    ))
+                })
+                .map_err(e)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(e)?;
+            std::hint::black_box(rows);
+        }
+        (Op::Drift10000, _) => {
+            let [start, end, limit] = sql::window_params(&window(10_000));
+            let key = fx.monitor_version.sort_key();
+            let mut stmt = conn.prepare_cached(sql::WINDOW_CONFIDENCES).map_err(e)?;
+            let values: Vec<f64> = stmt
+                .query_map(params![name, key, start, end, limit], |r| r.get(0))
+                .map_err(e)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(e)?;
+            let baseline: Option<BaselineRow> = conn
+                .prepare_cached(sql::BASELINE)
+                .map_err(e)?
+                .query_row(params![name, key], |r| sql::read_baseline(r, 0))
+                .optional()
+                .map_err(e)?;
+            std::hint::black_box((values, baseline));
+        }
+        (Op::Series720, _) => {
+            let (since, until) = fx.series_range;
+            let key = fx.series_version.sort_key();
+            let mut stmt = conn.prepare_cached(sql::HOUR_SUMS).map_err(e)?;
+            let rows: Vec<(i64, i64, f64)> = stmt
+                .query_map(
+                    params![
+                        name,
+                        key,
+                        mlstore_core::time::to_micros(&since),
+                        mlstore_core::time::to_micros(&until)
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(4)?)),
+                )
+                .map_err(e)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(e)?;
+            std::hint::black_box(rows);
         }
         (Op::RecordActual, FloorInput::Label(id, c)) => {
             conn.prepare_cached(sql::RECORD_ACTUAL)
@@ -398,6 +465,50 @@ async fn postgres_run(
                 .await
                 .map_err(e)?;
             std::hint::black_box(v);
+        }
+        (Op::Metrics10000, _) => {
+            let bounds = window(10_000);
+            let rows = sqlx::query(sql::WINDOW_ROWS)
+                .bind(name)
+                .bind(fx.monitor_version.sort_key())
+                .bind(bounds.start)
+                .bind(bounds.end)
+                .bind(bounds.sql_limit())
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(e)?;
+            std::hint::black_box(rows);
+        }
+        (Op::Drift10000, _) => {
+            let bounds = window(10_000);
+            let values: Vec<f64> = sqlx::query_scalar(sql::WINDOW_CONFIDENCES)
+                .bind(name)
+                .bind(fx.monitor_version.sort_key())
+                .bind(bounds.start)
+                .bind(bounds.end)
+                .bind(bounds.sql_limit())
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(e)?;
+            let baseline = sqlx::query(sql::BASELINE)
+                .bind(name)
+                .bind(fx.monitor_version.sort_key())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(e)?;
+            std::hint::black_box((values, baseline));
+        }
+        (Op::Series720, _) => {
+            let (since, until) = fx.series_range;
+            let rows = sqlx::query(sql::HOUR_SUMS)
+                .bind(name)
+                .bind(fx.series_version.sort_key())
+                .bind(since)
+                .bind(until)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(e)?;
+            std::hint::black_box(rows);
         }
         (Op::RecordActual, FloorInput::Label(id, c)) => {
             sqlx::query(sql::RECORD_ACTUAL)

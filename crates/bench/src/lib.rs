@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use mlstore_cache::{CacheConfig, CacheMode, CachedStore};
 use mlstore_core::{
-    Alias, ConfidenceBaseline, Label, ModelMetadata, ModelName, Prediction, Result, Store, Version,
-    Window,
+    Alias, ConfidenceBaseline, Label, ModelMetadata, ModelName, Prediction, PredictionStoreExt,
+    Result, Store, Version, Window,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -219,11 +219,17 @@ pub enum Op {
     AliasResolve,
     /// Record the late label of one prediction.
     RecordActual,
+    /// Metrics over the newest 10,000 predictions of a version.
+    Metrics10000,
+    /// Drift of the newest 10,000 predictions against the baseline.
+    Drift10000,
+    /// 720 hourly buckets (30 days) of a version with 100,000 predictions in them.
+    Series720,
 }
 
 impl Op {
     /// Every operation, in report order.
-    pub const ALL: [Op; 12] = [
+    pub const ALL: [Op; 15] = [
         Op::Register,
         Op::Get,
         Op::Latest,
@@ -236,6 +242,9 @@ impl Op {
         Op::BaselineRead,
         Op::AliasResolve,
         Op::RecordActual,
+        Op::Metrics10000,
+        Op::Drift10000,
+        Op::Series720,
     ];
 
     /// The stable name used in JSON output.
@@ -253,6 +262,9 @@ impl Op {
             Op::BaselineRead => "baseline_read",
             Op::AliasResolve => "alias_resolve",
             Op::RecordActual => "record_actual",
+            Op::Metrics10000 => "metrics_10000",
+            Op::Drift10000 => "drift_10000",
+            Op::Series720 => "series_720",
         }
     }
 
@@ -271,6 +283,9 @@ impl Op {
             Op::BaselineRead => "Baseline read",
             Op::AliasResolve => "Alias resolve",
             Op::RecordActual => "Record actual",
+            Op::Metrics10000 => "Metrics (10000)",
+            Op::Drift10000 => "Drift (10000)",
+            Op::Series720 => "Series (720 hours)",
         }
     }
 
@@ -287,7 +302,11 @@ impl Op {
             Op::Accuracy1000 => Some(1.92),
             Op::BaselineWrite => Some(4.26),
             Op::BaselineRead => Some(1.05),
-            Op::AliasResolve | Op::RecordActual => None,
+            Op::AliasResolve
+            | Op::RecordActual
+            | Op::Metrics10000
+            | Op::Drift10000
+            | Op::Series720 => None,
         }
     }
 
@@ -342,6 +361,12 @@ pub struct Fixture {
     pub baseline: ConfidenceBaseline,
     /// Predictions `record_actual` labels, in turn.
     pub label_targets: Vec<Uuid>,
+    /// The version monitoring reads: 10,000 predictions (half labelled) and a baseline.
+    pub monitor_version: Version,
+    /// The version series read: predictions spread over [`Fixture::series_range`].
+    pub series_version: Version,
+    /// 30 days ending at a whole hour: 720 hourly buckets.
+    pub series_range: (mlstore_core::Timestamp, mlstore_core::Timestamp),
     counter: AtomicU64,
 }
 
@@ -404,9 +429,28 @@ impl Fixture {
         store.set_alias(&model, &alias, &version).await?;
         let baseline = ConfidenceBaseline::new(model.clone(), version.clone(), 0.74, 0.14, 1000)?;
         store.store_baseline(&baseline).await?;
+        let monitor_version = Version::new("1.7.0")?;
+        for chunk in 0..10u64 {
+            let batch: Vec<Prediction> = (0..1000)
+                .map(|i| {
+                    let n = chunk * 1000 + i;
+                    prediction(&model, &monitor_version, n, n % 2 == 0)
+                })
+                .collect();
+            store.store_predictions(&batch).await?;
+        }
+        store
+            .compute_baseline(&model, &monitor_version, mlstore_core::Window::last(10_000))
+            .await?;
+        let series_version = Version::new("1.6.0")?;
+        let series_range = Self::series_range();
+        Self::spread(store, &model, &series_version, series_range, 0, 100_000).await?;
         Ok(Self {
             register_model: ModelName::new(format!("bench-register-{tag}"))?,
             label_targets: unlabelled.iter().map(Prediction::id).collect(),
+            monitor_version,
+            series_version,
+            series_range,
             model,
             version,
             write_version,
@@ -414,6 +458,42 @@ impl Fixture {
             baseline,
             counter: AtomicU64::new(0),
         })
+    }
+
+    /// 30 days ending at the last whole hour.
+    pub fn series_range() -> (mlstore_core::Timestamp, mlstore_core::Timestamp) {
+        let end = mlstore_core::Bucket::Hour.floor(mlstore_core::time::now());
+        (end - chrono::Duration::days(30), end)
+    }
+
+    /// Stores `count` predictions of `version` spread evenly over `range` (prediction `first +
+    /// k` at `k/count` of the way), in batches of 10,000, with every tenth labelled.
+    ///
+    /// # Errors
+    /// When the store refuses a write.
+    pub async fn spread(
+        store: &dyn Store,
+        model: &ModelName,
+        version: &Version,
+        (since, until): (mlstore_core::Timestamp, mlstore_core::Timestamp),
+        first: u64,
+        count: u64,
+    ) -> Result<()> {
+        let span = (until - since).num_microseconds().unwrap_or(i64::MAX) as f64;
+        for chunk in (0..count).step_by(10_000) {
+            let batch: Vec<Prediction> = (chunk..(chunk + 10_000).min(count))
+                .map(|k| {
+                    let offset = (k as f64 / count as f64 * span) as i64;
+                    prediction(model, version, first + k, (first + k) % 10 == 0)
+                        .to_builder()
+                        .timestamp(since + chrono::Duration::microseconds(offset))
+                        .build()
+                        .expect("valid benchmark prediction")
+                })
+                .collect();
+            store.store_predictions(&batch).await?;
+        }
+        Ok(())
     }
 
     /// Builds the input of run `i` of `op` (outside the timed section).
@@ -476,6 +556,31 @@ impl Fixture {
                 .await
                 .map(drop),
             (Op::RecordActual, Input::Label(l)) => store.record_actual(l.id(), l.actual()).await,
+            (Op::Metrics10000, _) => store
+                .metrics(
+                    &self.model,
+                    &self.monitor_version,
+                    mlstore_core::MetricsOptions::new(Window::last(10_000)),
+                )
+                .await
+                .map(drop),
+            (Op::Drift10000, _) => store
+                .drift(
+                    &self.model,
+                    &self.monitor_version,
+                    Window::last(10_000),
+                    mlstore_core::DriftThresholds::default(),
+                )
+                .await
+                .map(drop),
+            (Op::Series720, _) => {
+                let (since, until) = self.series_range;
+                let q = mlstore_core::SeriesQuery::new(since, until, mlstore_core::Bucket::Hour);
+                store
+                    .series(&self.model, &self.series_version, &q)
+                    .await
+                    .map(drop)
+            }
             (op, input) => Err(mlstore_core::Error::invalid(
                 "input",
                 format!("{} cannot run with {input:?}", op.name()),

@@ -104,6 +104,8 @@ fn target(combo: Combo, op: Op, floor_p50: Option<f64>) -> Option<(f64, String)>
                 Op::Versions10 => 25.0,
                 Op::Store100 => 350.0,
                 Op::Recent100 | Op::Accuracy1000 => 150.0,
+                Op::Metrics10000 | Op::Drift10000 => 2000.0,
+                Op::Series720 => 5000.0,
             };
             Some((us, format!("≤ {us} µs")))
         }
@@ -354,7 +356,13 @@ async fn scale(
     .await?;
     let store: &dyn Store = target.store.as_ref();
     let fixture = Fixture::create(store, &format!("{run_tag}-scale-{}", backend.name())).await?;
-    let ops = [Op::Get, Op::Latest, Op::Recent100, Op::Accuracy1000];
+    let ops = [
+        Op::Get,
+        Op::Latest,
+        Op::Recent100,
+        Op::Accuracy1000,
+        Op::Series720,
+    ];
     let mut small = BTreeMap::new();
     for op in ops {
         small.insert(op.name(), measure_op(store, &fixture, op, budget).await?);
@@ -396,9 +404,20 @@ async fn scale(
             (chunk + 1) * 99
         ));
     }
+    // The series version grows to 1,000,000 predictions in the same 30 days.
+    Fixture::spread(
+        store,
+        &fixture.model,
+        &fixture.series_version,
+        fixture.series_range,
+        100_000,
+        900_000,
+    )
+    .await?;
     progress.finish();
     eprintln!(
-        "{}: grew to 1,000,000 more predictions and 1,000 versions in {:.1}s",
+        "{}: grew to 1,000,000 more predictions, 1,000 versions and a series version of \
+         1,000,000 predictions in {:.1}s",
         backend.name(),
         started.elapsed().as_secs_f64()
     );

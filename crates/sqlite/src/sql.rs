@@ -273,16 +273,6 @@ pub const RESOLVE_ALIAS: &str = "SELECT m.version FROM ml_model_aliases a \
 /// Removes an alias.
 pub const REMOVE_ALIAS: &str = "DELETE FROM ml_model_aliases WHERE name = ?1 AND alias = ?2";
 
-/// One prediction (bound as [`prediction_params`], then name and version key) whose model id is
-/// looked up in the same statement: no row is inserted when the model version does not exist.
-pub const STORE_PREDICTION: &str = concat!(
-    "INSERT INTO ml_predictions (",
-    prediction_columns!(),
-    ", model_id) SELECT ",
-    prediction_placeholders!(),
-    ", id FROM ml_models WHERE name = ? AND version_key = ?"
-);
-
 /// One prediction of a batch ([`prediction_params`], then the model id already resolved).
 pub const INSERT_PREDICTION: &str = concat!(
     "INSERT INTO ml_predictions (",
@@ -360,6 +350,25 @@ macro_rules! sums_columns {
          lag_micros_sum, numeric_count, absolute_error_sum, squared_error_sum, error_sum"
     };
 }
+
+/// Adds sums to an hour of a model version (`?1` model id, `?2` hour, then the sums in
+/// `BucketSums` order).
+pub const ADD_HOUR_SUMS: &str = concat!(
+    "INSERT INTO ml_prediction_hours (model_id, hour, ",
+    sums_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+    ON CONFLICT (model_id, hour) DO UPDATE SET \
+    predictions = predictions + excluded.predictions, \
+    labelled = labelled + excluded.labelled, correct = correct + excluded.correct, \
+    confidence_sum = confidence_sum + excluded.confidence_sum, \
+    confidence_square_sum = confidence_square_sum + excluded.confidence_square_sum, \
+    lag_count = lag_count + excluded.lag_count, \
+    lag_micros_sum = lag_micros_sum + excluded.lag_micros_sum, \
+    numeric_count = numeric_count + excluded.numeric_count, \
+    absolute_error_sum = absolute_error_sum + excluded.absolute_error_sum, \
+    squared_error_sum = squared_error_sum + excluded.squared_error_sum, \
+    error_sum = error_sum + excluded.error_sum"
+);
 
 /// The hourly sums of a model version with an hour in `[?3, ?4)`.
 pub const HOUR_SUMS: &str = concat!(
@@ -442,7 +451,7 @@ mod tests {
         for sql in [
             super::REGISTER,
             super::UPDATE,
-            super::STORE_PREDICTION,
+            super::ADD_HOUR_SUMS,
             super::INSERT_PREDICTION,
             super::STORE_BASELINE,
             super::RECENT,

@@ -428,6 +428,55 @@ fn model_id(conn: &Connection, name: &ModelName, version: &Version) -> Result<Op
     )
 }
 
+/// The hourly sums new predictions add, per model version and hour
+/// ([`BucketSums::of_row`]), written with one upsert per hour.
+#[derive(Default)]
+struct HourSums(HashMap<(i64, i64), BucketSums>);
+
+impl HourSums {
+    fn add(&mut self, model_id: i64, row: &PredictionRow) {
+        let hour = to_micros(&Bucket::Hour.floor(row.ts));
+        let contribution = BucketSums::of_row(&WindowRow {
+            confidence: row.confidence,
+            correct: row.correct,
+            lag_micros: row
+                .labelled_at
+                .map(|at| to_micros(&at) - to_micros(&row.ts)),
+            prediction_number: row.prediction_number,
+            actual_number: row.actual_number,
+            classes: None,
+        });
+        self.0
+            .entry((model_id, hour))
+            .or_default()
+            .add(&contribution);
+    }
+
+    fn write(&self, conn: &Connection) -> Result<()> {
+        let mut upsert = conn.prepare_cached(sql::ADD_HOUR_SUMS).map_err(map)?;
+        for ((model_id, hour), s) in &self.0 {
+            upsert
+                .execute(params![
+                    model_id,
+                    hour,
+                    s.predictions as i64,
+                    s.labelled as i64,
+                    s.correct as i64,
+                    s.confidence_sum,
+                    s.confidence_square_sum,
+                    s.lag_count as i64,
+                    s.lag_micros_sum,
+                    s.numeric_count as i64,
+                    s.absolute_error_sum,
+                    s.squared_error_sum,
+                    s.error_sum,
+                ])
+                .map_err(map)?;
+        }
+        Ok(())
+    }
+}
+
 /// NotFound when a filter names a model without versions or an unregistered version.
 fn check_filter_names_something(conn: &Connection, filter: &PredictionFilter) -> Result<()> {
     match (filter.model_name(), filter.model_version()) {
@@ -592,23 +641,9 @@ impl ModelRegistry for SqliteStore {
 #[async_trait]
 impl PredictionStore for SqliteStore {
     async fn store_prediction(&self, prediction: &Prediction) -> Result<()> {
-        let row = PredictionRow::encode(prediction);
-        let key = prediction.version().sort_key();
-        let inserted = self
-            .write(false, |conn| {
-                let params = with(
-                    sql::prediction_params(&row),
-                    [text(prediction.model().as_str()), blob(&key)],
-                );
-                execute(conn, sql::STORE_PREDICTION, params)
-            })
+        self.store_predictions_with(std::slice::from_ref(prediction), BatchOptions::default())
             .await
-            .map_err(|e| {
-                e.naming_conflict(|| {
-                    Error::already_exists(format!("prediction {}", prediction.id()))
-                })
-            })?;
-        changed_or_not_found(inserted, prediction.model(), prediction.version())
+            .map(drop)
     }
 
     async fn store_predictions(&self, predictions: &[Prediction]) -> Result<()> {
@@ -627,7 +662,8 @@ impl PredictionStore for SqliteStore {
             return Ok(BatchOutcome::default());
         }
         let rows: Vec<PredictionRow> = predictions.iter().map(PredictionRow::encode).collect();
-        self.write(true, |conn| {
+        // One prediction is a few statements on a cached plan: inline.
+        self.write(predictions.len() > 1, |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(map)?;
@@ -664,6 +700,7 @@ impl PredictionStore for SqliteStore {
                 OnProblem::Skip => sql::INSERT_PREDICTION_IF_NEW,
             };
             let mut stored = 0;
+            let mut hours = HourSums::default();
             {
                 let mut insert = tx.prepare_cached(statement).map_err(map)?;
                 let items = predictions.iter().zip(&rows).zip(model_ids).enumerate();
@@ -677,6 +714,7 @@ impl PredictionStore for SqliteStore {
                     })?;
                     if changed == 1 {
                         stored += 1;
+                        hours.add(model_id, row);
                     } else {
                         skipped.push(Skipped {
                             index,
@@ -686,6 +724,7 @@ impl PredictionStore for SqliteStore {
                     }
                 }
             }
+            hours.write(&tx)?;
             tx.commit().map_err(map)?;
             skipped.sort_by_key(|s| s.index);
             Ok(BatchOutcome { stored, skipped })
