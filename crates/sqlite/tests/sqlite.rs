@@ -262,3 +262,79 @@ async fn concurrent_opens_of_a_new_file_never_fail() {
         }
     }
 }
+
+/// A database written by the schema before monitoring (version 2), with a model, labelled
+/// predictions and a baseline, opens migrated: the baseline reads back (without a histogram),
+/// the old predictions are in the hourly sums, and metrics work over them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_written_before_monitoring_reads_back_after_the_migration() {
+    use mlstore_core::{MetricsOptions, PredictionStoreExt, SeriesQuery};
+    let (_dir, path) = temp_db();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE mlstore_migrations (version INTEGER PRIMARY KEY, description TEXT NOT \
+             NULL, checksum INTEGER NOT NULL, applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for m in &mlstore_sqlite::MIGRATIONS[..2] {
+            conn.execute_batch(m.sql).unwrap();
+            conn.execute(
+                "INSERT INTO mlstore_migrations VALUES (?1, ?2, ?3, 0)",
+                rusqlite::params![m.version, m.description, m.checksum()],
+            )
+            .unwrap();
+        }
+        let name = "old";
+        let key = version("1.0.0").sort_key();
+        conn.execute(
+            "INSERT INTO ml_models (name, version, version_key, model_type, configuration, \
+             metrics, tags, created_at) VALUES (?1, '1.0.0', ?2, 't', '{}', '{}', '{}', 0)",
+            rusqlite::params![name, key],
+        )
+        .unwrap();
+        for i in 0..4i64 {
+            let id = uuid::Uuid::from_u128(i as u128 + 1);
+            conn.execute(
+                "INSERT INTO ml_predictions (id, model_id, prediction, actual, correct, \
+                 confidence, features, ts) VALUES (?1, 1, '\"a\"', '\"a\"', ?2, 0.5, '{}', ?3)",
+                rusqlite::params![&id.as_bytes()[..], i % 2 == 0, 1_800_000_000_000_000i64 + i],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO ml_confidence_baselines VALUES (1, 0.5, 0.1, 4, 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(SqliteConfig::file(&path)).await.unwrap();
+    assert_eq!(
+        store.schema_version(),
+        mlstore_sqlite::latest_schema_version()
+    );
+    let name = mlstore_core::ModelName::new("old").unwrap();
+    let v = version("1.0.0");
+    let b = store
+        .baseline(&name, &v)
+        .await
+        .unwrap()
+        .expect("the old baseline");
+    assert_eq!((b.mean(), b.sample_count(), b.histogram()), (0.5, 4, None));
+    let at = mlstore_core::time::from_micros(1_800_000_000_000_000).unwrap();
+    let q = SeriesQuery::new(
+        at,
+        at + chrono::Duration::hours(1),
+        mlstore_core::Bucket::Hour,
+    );
+    let sums = store.bucket_sums(&name, &v, &q).await.unwrap();
+    assert_eq!(
+        (sums[0].predictions, sums[0].labelled, sums[0].correct),
+        (4, 4, 2)
+    );
+    let m = store
+        .metrics(&name, &v, MetricsOptions::new(Window::all()))
+        .await
+        .unwrap();
+    assert_eq!((m.accuracy, m.label_lag), (Some(0.5), None));
+}
