@@ -88,7 +88,7 @@ pub struct ConfidenceSummary {
     pub sample_std_dev: Option<f64>,
     /// Quantiles at [`QUANTILE_LEVELS`] (`numpy.quantile`, linear).
     pub quantiles: Quantiles,
-    /// Histogram over [`HISTOGRAM_BINS`] equal bins of `[0, 1]` (`numpy.histogram`).
+    /// Histogram over [`stats::HISTOGRAM_BINS`] equal bins of `[0, 1]` (`numpy.histogram`).
     pub histogram: Vec<u64>,
 }
 
