@@ -746,3 +746,130 @@ fn drift_and_monitoring_commands() {
         .assert()
         .code(2);
 }
+
+/// Who changed what and when: the actor, the changed fields, alias moves, a rollback, an alias
+/// resolved as of a past time.
+#[test]
+fn history_records_changes_with_their_actor() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fresh_sqlite(dir.path(), "history.db");
+    for v in ["1.0.0", "2.0.0"] {
+        mlstore(&db)
+            .args(["register", "fraud", v, "--type", "xgboost", "--actor", "ci"])
+            .args(["--source", "s3://models/fraud", "--run", "run-7"])
+            .assert()
+            .success();
+    }
+    mlstore(&db)
+        .env("MLSTORE_ACTOR", "alice")
+        .args([
+            "update",
+            "fraud",
+            "1.0.0",
+            "--status",
+            "archived",
+            "--deployed-now",
+        ])
+        .assert()
+        .success();
+    let shown = ok_json(mlstore(&db).args(["get", "fraud", "1.0.0"]));
+    assert_eq!(shown["status"], "archived");
+    assert_eq!(shown["source"], "s3://models/fraud");
+    assert!(shown["deployed_at"].is_string(), "{shown}");
+    mlstore(&db)
+        .args([
+            "alias",
+            "set",
+            "fraud",
+            "production",
+            "1.0.0",
+            "--actor",
+            "bob",
+        ])
+        .assert()
+        .success();
+    let before_move = ok_json(mlstore(&db).args(["history", "fraud", "--limit", "1"]))["events"][0]
+        ["at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    mlstore(&db)
+        .args([
+            "alias",
+            "set",
+            "fraud",
+            "production",
+            "2.0.0",
+            "--actor",
+            "bob",
+        ])
+        .assert()
+        .success();
+    let at = ok_json(mlstore(&db).args(["alias", "at", "fraud", "production", &before_move]));
+    assert_eq!(at["version"], "1.0.0");
+    let rolled = ok_json(mlstore(&db).args(["alias", "rollback", "fraud", "production"]));
+    assert_eq!(
+        (&rolled["from"], &rolled["version"]),
+        (&json!("2.0.0"), &json!("1.0.0"))
+    );
+    let list = ok_json(mlstore(&db).args(["alias", "list", "fraud"]));
+    assert_eq!(
+        list["aliases"],
+        json!([{"alias": "production", "version": "1.0.0"}])
+    );
+    // Nothing earlier to go back to after the first set was rolled back to.
+    let refused = mlstore(&db)
+        .args(["alias", "rollback", "fraud", "production"])
+        .assert()
+        .code(3);
+    assert!(
+        stderr_of(&refused).contains("earlier target"),
+        "{}",
+        stderr_of(&refused)
+    );
+
+    let log = ok_json(mlstore(&db).args(["history", "fraud", "--oldest-first"]));
+    let kinds: Vec<&str> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "version_registered",
+            "version_registered",
+            "version_updated",
+            "alias_set",
+            "alias_set",
+            "alias_rolled_back"
+        ]
+    );
+    let events = log["events"].as_array().unwrap();
+    let actors: Vec<Option<&str>> = events.iter().map(|e| e["actor"].as_str()).collect();
+    assert_eq!(
+        actors[..4],
+        [Some("ci"), Some("ci"), Some("alice"), Some("bob")]
+    );
+    // Without --actor: the USER variable, when set.
+    assert_eq!(
+        actors[5],
+        std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .as_deref()
+    );
+    assert_eq!(events[2]["fields"], json!(["deployed_at", "status"]));
+    assert_eq!(events[4]["from_version"], "1.0.0");
+    let alias_only = ok_json(mlstore(&db).args(["history", "fraud", "--alias", "production"]));
+    assert_eq!(alias_only["events"].as_array().unwrap().len(), 3);
+    let text = mlstore(&db).args(["history", "fraud"]).assert().success();
+    let text = String::from_utf8(text.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("production: 2.0.0 -> 1.0.0"), "{text}");
+    mlstore(&db)
+        .args(["history", "--kind", "renamed"])
+        .assert()
+        .code(2);
+}

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use mlstore_core::codec::{BaselineRow, LabelColumns, MetadataRow, PredictionRow};
+use mlstore_core::codec::{BaselineRow, EventRow, LabelColumns, MetadataRow, PredictionRow};
 use mlstore_core::{Error, Result, Window};
 use rusqlite::types::ToSqlOutput;
 use rusqlite::{params, params_from_iter, OptionalExtension};
@@ -119,6 +119,21 @@ fn with<'a>(
     params_from_iter(row)
 }
 
+/// The event the store appends for a change of `kind` on the fixture's version.
+fn event_of(fx: &Fixture, kind: mlstore_core::EventKind) -> mlstore_core::history::NewEvent {
+    mlstore_core::history::NewEvent::now(kind, &fx.model).version(&fx.version)
+}
+
+/// Appends an event as the SQLite store does.
+fn sqlite_event(conn: &rusqlite::Connection, row: &EventRow) -> Result<()> {
+    use mlstore_sqlite::sql;
+    conn.prepare_cached(sql::INSERT_EVENT)
+        .map_err(sqlite_err)?
+        .execute(params_from_iter(sql::event_params(row)))
+        .map_err(sqlite_err)
+        .map(drop)
+}
+
 /// What the SQLite store does to store predictions of the write version: in one transaction,
 /// look up the version's id, insert each row, add the rows to their hours (here: one upsert,
 /// every row of a benchmark batch falls in one or two hours).
@@ -169,10 +184,19 @@ fn sqlite_run(
     let e = sqlite_err;
     match (op, input) {
         (Op::Register, FloorInput::Metadata(m)) => {
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(e)?;
             conn.prepare_cached(sql::REGISTER)
                 .map_err(e)?
                 .execute(params_from_iter(sql::metadata_params(m)))
                 .map_err(e)?;
+            sqlite_event(
+                conn,
+                &EventRow::encode(
+                    &event_of(fx, mlstore_core::EventKind::VersionRegistered),
+                    None,
+                ),
+            )?;
+            conn.execute_batch("COMMIT").map_err(e)?;
         }
         (Op::Get, _) => {
             let row: Option<MetadataRow> = conn
@@ -232,6 +256,7 @@ fn sqlite_run(
         }
         (Op::BaselineWrite, _) => {
             let b = BaselineRow::encode(&fx.baseline);
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(e)?;
             conn.prepare_cached(sql::STORE_BASELINE)
                 .map_err(e)?
                 .execute(with(
@@ -239,6 +264,14 @@ fn sqlite_run(
                     [ToSqlOutput::from(name), ToSqlOutput::from(&key[..])],
                 ))
                 .map_err(e)?;
+            sqlite_event(
+                conn,
+                &EventRow::encode(
+                    &event_of(fx, mlstore_core::EventKind::BaselineWritten),
+                    None,
+                ),
+            )?;
+            conn.execute_batch("COMMIT").map_err(e)?;
         }
         (Op::BaselineRead, _) => {
             let row: Option<BaselineRow> = conn
@@ -350,6 +383,8 @@ async fn postgres_run(
     match (op, input) {
         (Op::Register, FloorInput::Metadata(m)) => {
             sql::bind_metadata(sqlx::query(sql::REGISTER), m)
+                .bind(m.created_at)
+                .bind(Option::<String>::None)
                 .execute(&mut *conn)
                 .await
                 .map_err(e)?;
@@ -436,11 +471,32 @@ async fn postgres_run(
             std::hint::black_box(row);
         }
         (Op::BaselineWrite, _) => {
+            // As the store: a transaction holding the event counter's lock, the baseline and
+            // its event.
             let b = BaselineRow::encode(&fx.baseline);
+            sqlx::Executor::execute(&mut *conn, "BEGIN")
+                .await
+                .map_err(e)?;
+            let last: i64 = sqlx::query_scalar(sql::LOCK_EVENTS)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(e)?;
             sql::bind_baseline(sqlx::query(sql::STORE_BASELINE), &b)
                 .bind(name)
                 .bind(&key)
                 .execute(&mut *conn)
+                .await
+                .map_err(e)?;
+            let event = EventRow::encode(
+                &event_of(fx, mlstore_core::EventKind::BaselineWritten),
+                Some(last + 1),
+            );
+            sql::bind_event_arrays(sqlx::query(sql::INSERT_EVENTS), &[event])
+                .bind(last + 1)
+                .execute(&mut *conn)
+                .await
+                .map_err(e)?;
+            sqlx::Executor::execute(&mut *conn, "COMMIT")
                 .await
                 .map_err(e)?;
         }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Version of the Redis value encoding, part of every Redis key: a build that changes the
 /// encoding bumps it and never reads values of the old format.
-pub(crate) const FORMAT: &str = "v1";
+pub(crate) const FORMAT: &str = "v2";
 
 /// A cached read.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,11 +100,11 @@ mod tests {
         );
         let b = Key::Get(ModelName::new("a").unwrap(), Version::new("1.0.0").unwrap());
         assert_ne!(a.redis("ns"), b.redis("ns"));
-        assert_eq!(a.redis("ns").0, "ns:v1:get:3:a:1:2.0.0");
+        assert_eq!(a.redis("ns").0, "ns:v2:get:3:a:1:2.0.0");
         let alias = Key::Alias(ModelName::new("m").unwrap(), Alias::new("prod").unwrap());
         assert_eq!(
             alias.redis("ns"),
-            ("ns:v1:aliases:1:m".to_string(), Some("prod".to_string()))
+            ("ns:v2:aliases:1:m".to_string(), Some("prod".to_string()))
         );
     }
 }

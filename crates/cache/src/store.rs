@@ -404,6 +404,13 @@ impl<S: Store> LayeredStore for CachedStore<S> {
         result
     }
 
+    async fn rollback_alias(&self, name: &ModelName, alias: &Alias) -> Result<Version> {
+        let result = self.shared.backend.rollback_alias(name, alias).await;
+        self.invalidate(vec![Key::Alias(name.clone(), alias.clone())])
+            .await;
+        result
+    }
+
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
         let result = self.shared.backend.store_baseline(baseline).await;
         self.invalidate(vec![Key::Baseline(

@@ -441,7 +441,7 @@ async fn redis_values_are_namespaced_versioned_and_expire() {
     store.get(&name, &version("1.0.0")).await.unwrap();
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let key = format!("{namespace}:v1:get:1:m:1.0.0");
+    let key = format!("{namespace}:v2:get:1:m:1.0.0");
     let deadline = Instant::now() + Duration::from_secs(5);
     let ttl: i64 = loop {
         // The fill runs in the background.

@@ -54,6 +54,12 @@ pub struct MetadataRow {
     pub created_at: Timestamp,
     /// Deployment time.
     pub deployed_at: Option<Timestamp>,
+    /// Artifact URI.
+    pub source: Option<String>,
+    /// Training run link.
+    pub run: Option<String>,
+    /// Status.
+    pub status: String,
 }
 
 impl MetadataRow {
@@ -71,6 +77,9 @@ impl MetadataRow {
             environment: m.environment().map(str::to_owned),
             created_at: m.created_at(),
             deployed_at: m.deployed_at(),
+            source: m.source().map(str::to_owned),
+            run: m.run().map(str::to_owned),
+            status: m.status().to_owned(),
         }
     }
 
@@ -94,7 +103,10 @@ impl MetadataRow {
             .metrics(metrics)
             .tags(tags)
             .created_at(self.created_at)
-            .deployed_at(self.deployed_at);
+            .deployed_at(self.deployed_at)
+            .source(self.source)
+            .run(self.run)
+            .status(self.status);
         if let Some(d) = self.description {
             builder = builder.description(d);
         }
@@ -334,6 +346,82 @@ impl BaselineRow {
             samples,
         )
         .map_err(|e| bad("baseline", &e))
+    }
+}
+
+/// The columns of a registry event (table `ml_events`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// Sequence number: assigned by the database on insert where it counts itself (`None`).
+    pub seq: Option<i64>,
+    /// When.
+    pub at: Timestamp,
+    /// [`crate::EventKind::as_str`].
+    pub kind: String,
+    /// Model name.
+    pub model: String,
+    /// Version text.
+    pub version: Option<String>,
+    /// Alias.
+    pub alias: Option<String>,
+    /// The alias's previous target.
+    pub from_version: Option<String>,
+    /// Who.
+    pub actor: Option<String>,
+    /// JSON array of changed fields.
+    pub fields: Option<String>,
+}
+
+impl EventRow {
+    /// The columns of `e`, numbered `seq` (or by the database).
+    pub fn encode(e: &crate::history::NewEvent, seq: Option<i64>) -> Self {
+        Self {
+            seq,
+            at: e.at,
+            kind: e.kind.as_str().to_owned(),
+            model: e.model.as_str().to_owned(),
+            version: e.version.as_ref().map(|v| v.as_str().to_owned()),
+            alias: e.alias.as_ref().map(|a| a.as_str().to_owned()),
+            from_version: e.from_version.as_ref().map(|v| v.as_str().to_owned()),
+            actor: e.actor.clone(),
+            fields: e.fields_text(),
+        }
+    }
+
+    /// The event these columns hold.
+    ///
+    /// # Errors
+    /// [`Error::Backend`] (naming `backend`) when a column does not decode.
+    pub fn decode(self, backend: &'static str) -> Result<crate::Event> {
+        let bad = |what: &str, e: &dyn std::fmt::Display| corrupt(backend, what, e);
+        let version = |v: Option<String>| {
+            v.map(|t| Version::new(&t))
+                .transpose()
+                .map_err(|e| bad("event version", &e))
+        };
+        Ok(crate::Event {
+            seq: self
+                .seq
+                .and_then(|s| u64::try_from(s).ok())
+                .ok_or_else(|| bad("event seq", &"missing"))?,
+            at: self.at,
+            kind: crate::EventKind::parse(&self.kind).map_err(|e| bad("event kind", &e))?,
+            model: ModelName::new(self.model).map_err(|e| bad("event model", &e))?,
+            version: version(self.version)?,
+            alias: self
+                .alias
+                .map(crate::Alias::new)
+                .transpose()
+                .map_err(|e| bad("event alias", &e))?,
+            from_version: version(self.from_version)?,
+            actor: self.actor,
+            fields: self
+                .fields
+                .map(|f| serde_json::from_str(&f))
+                .transpose()
+                .map_err(|e| bad("event fields", &e))?
+                .unwrap_or_default(),
+        })
     }
 }
 

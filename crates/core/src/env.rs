@@ -11,3 +11,6 @@ pub const CACHE_TTL: &str = "MLSTORE_CACHE_TTL";
 
 /// The Redis key namespace of the cache (default: derived from the database's identity).
 pub const CACHE_NAMESPACE: &str = "MLSTORE_CACHE_NAMESPACE";
+
+/// Who the command line records as the actor of registry changes (default: `USER`).
+pub const ACTOR: &str = "MLSTORE_ACTOR";

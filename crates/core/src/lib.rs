@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod env;
 mod error;
+pub mod history;
 pub mod json;
 pub mod layers;
 pub mod limits;
@@ -27,8 +28,9 @@ mod window;
 pub mod conformance;
 
 pub use error::{BoxError, Error, ErrorKind, Result};
+pub use history::{Event, EventKind, EventPage, EventQuery};
 pub use memory::MemoryStore;
-pub use metadata::{ModelMetadata, ModelMetadataBuilder};
+pub use metadata::{ModelMetadata, ModelMetadataBuilder, DEFAULT_STATUS};
 pub use monitoring::{
     Bucket, BucketSums, Comparison, DriftReport, DriftThresholds, MetricsOptions, Series,
     SeriesQuery, Verdict, WindowMetrics, WindowRow,
@@ -39,8 +41,8 @@ pub use prediction::{
     MAX_BASELINE_SAMPLES,
 };
 pub use query::{
-    BatchOptions, BatchOutcome, Cursor, OnProblem, PredictionFilter, ScanOptions, ScanPage,
-    SkipReason, Skipped,
+    BatchOptions, BatchOutcome, Cursor, ListFilter, ModelPage, ModelQuery, OnProblem,
+    PredictionFilter, ScanOptions, ScanPage, SkipReason, Skipped, VersionPage, VersionQuery,
 };
 pub use redact::redact_url;
 pub use store::{

@@ -17,6 +17,8 @@ pub const MAX_ALIAS_BYTES: usize = 255;
 pub const MAX_SHORT_TEXT_BYTES: usize = 255;
 /// Longest description, in bytes.
 pub const MAX_DESCRIPTION_BYTES: usize = 4096;
+/// Longest source (artifact URI) or run link of a model version, in bytes.
+pub const MAX_URI_BYTES: usize = 2048;
 /// Most entries in the performance metrics or in the tags of one model version.
 pub const MAX_MAP_ENTRIES: usize = 256;
 /// Largest JSON document (model configuration, prediction, actual, features), serialized, in bytes.

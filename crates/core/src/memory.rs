@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::history::{self, Event, EventKind, EventPage, EventQuery, NewEvent};
 use crate::monitoring::{Bucket, BucketSums, SeriesQuery, WindowRow};
+use crate::{ModelPage, ModelQuery, VersionPage, VersionQuery};
 
 use crate::{
     validate, Accuracy, Alias, BatchOptions, BatchOutcome, Bounds, ConfidenceBaseline, Cursor,
@@ -59,9 +61,26 @@ struct State {
     /// When each labelled prediction's label was written.
     labelled_at: HashMap<Uuid, crate::Timestamp>,
     baselines: BTreeMap<(ModelName, Version), ConfidenceBaseline>,
+    events: Vec<Event>,
 }
 
 impl State {
+    /// Appends an event with the next sequence number.
+    fn record(&mut self, event: NewEvent) {
+        let seq = self.events.len() as u64 + 1;
+        self.events.push(Event {
+            seq,
+            at: event.at,
+            kind: event.kind,
+            model: event.model,
+            version: event.version,
+            alias: event.alias,
+            from_version: event.from_version,
+            actor: event.actor,
+            fields: event.fields,
+        });
+    }
+
     fn has_version(&self, name: &ModelName, version: &Version) -> bool {
         self.models
             .get(name)
@@ -148,6 +167,10 @@ impl ModelRegistry for MemoryStore {
             return Err(Error::version_exists(metadata.name(), metadata.version()));
         }
         versions.insert(metadata.version().clone(), metadata.clone());
+        state.record(
+            NewEvent::now(EventKind::VersionRegistered, metadata.name())
+                .version(metadata.version()),
+        );
         Ok(())
     }
 
@@ -189,10 +212,17 @@ impl ModelRegistry for MemoryStore {
             .get_mut(metadata.name())
             .and_then(|versions| versions.get_mut(metadata.version()))
             .ok_or_else(|| Error::version_not_found(metadata.name(), metadata.version()))?;
-        *stored = metadata
+        let updated = metadata
             .to_builder()
             .created_at(stored.created_at())
             .build()?;
+        let fields = stored.changed_fields(&updated);
+        *stored = updated;
+        state.record(
+            NewEvent::now(EventKind::VersionUpdated, metadata.name())
+                .version(metadata.version())
+                .fields(fields),
+        );
         Ok(())
     }
 
@@ -204,6 +234,12 @@ impl ModelRegistry for MemoryStore {
         if versions.is_empty() {
             state.models.remove(name);
         }
+        let removed: Vec<Alias> = state
+            .aliases
+            .iter()
+            .filter(|((n, _), v)| n == name && *v == version)
+            .map(|((_, a), _)| a.clone())
+            .collect();
         state
             .aliases
             .retain(|(n, _), v| !(n == name && v == version));
@@ -214,15 +250,28 @@ impl ModelRegistry for MemoryStore {
         let kept: std::collections::HashSet<Uuid> = predictions.keys().copied().collect();
         state.labelled_at.retain(|id, _| kept.contains(id));
         state.baselines.remove(&(name.clone(), version.clone()));
+        for alias in &removed {
+            state.record(
+                NewEvent::now(EventKind::AliasRemoved, name).alias(alias, Some(version.clone())),
+            );
+        }
+        state.record(NewEvent::now(EventKind::VersionDeleted, name).version(version));
         Ok(())
     }
 
     async fn set_alias(&self, name: &ModelName, alias: &Alias, version: &Version) -> Result<()> {
         let mut state = self.write();
         state.require_version(name, version)?;
-        state
+        let previous = state
             .aliases
             .insert((name.clone(), alias.clone()), version.clone());
+        if previous.as_ref() != Some(version) {
+            state.record(
+                NewEvent::now(EventKind::AliasSet, name)
+                    .version(version)
+                    .alias(alias, previous),
+            );
+        }
         Ok(())
     }
 
@@ -235,11 +284,109 @@ impl ModelRegistry for MemoryStore {
     }
 
     async fn remove_alias(&self, name: &ModelName, alias: &Alias) -> Result<()> {
-        self.write()
+        let mut state = self.write();
+        let previous = state
             .aliases
             .remove(&(name.clone(), alias.clone()))
-            .map(|_| ())
-            .ok_or_else(|| Error::alias_not_found(name, alias))
+            .ok_or_else(|| Error::alias_not_found(name, alias))?;
+        state.record(NewEvent::now(EventKind::AliasRemoved, name).alias(alias, Some(previous)));
+        Ok(())
+    }
+
+    async fn aliases(&self, name: &ModelName) -> Result<Vec<(Alias, Version)>> {
+        Ok(self
+            .read()
+            .aliases
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|((_, a), v)| (a.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn resolve_alias_at(
+        &self,
+        name: &ModelName,
+        alias: &Alias,
+        at: crate::Timestamp,
+    ) -> Result<Option<Version>> {
+        let state = self.read();
+        let last = state
+            .events
+            .iter()
+            .filter(|e| &e.model == name && e.alias.as_ref() == Some(alias) && e.at <= at)
+            .max_by_key(|e| (e.at, e.seq));
+        Ok(history::alias_target_at(last))
+    }
+
+    async fn rollback_alias(&self, name: &ModelName, alias: &Alias) -> Result<Version> {
+        let mut state = self.write();
+        let alias_events: Vec<Event> = state
+            .events
+            .iter()
+            .filter(|e| &e.model == name && e.alias.as_ref() == Some(alias))
+            .cloned()
+            .collect();
+        let target = history::rollback_target(&alias_events).ok_or_else(|| {
+            Error::not_found(format!(
+                "an earlier target of alias {alias:?} of model {name:?}"
+            ))
+        })?;
+        state.require_version(name, &target)?;
+        let previous = state
+            .aliases
+            .insert((name.clone(), alias.clone()), target.clone());
+        state.record(
+            NewEvent::now(EventKind::AliasRolledBack, name)
+                .version(&target)
+                .alias(alias, previous),
+        );
+        Ok(target)
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<EventPage> {
+        let limit = query.check()?;
+        let state = self.read();
+        let matching = state.events.iter().filter(|e| query.matches(e));
+        let events: Vec<Event> = if query.is_newest_first() {
+            matching.rev().take(limit).cloned().collect()
+        } else {
+            matching.take(limit).cloned().collect()
+        };
+        Ok(EventPage::new(events, limit))
+    }
+
+    async fn versions_page(&self, name: &ModelName, query: &VersionQuery) -> Result<VersionPage> {
+        let page_size = query.checked_page_size()?;
+        let state = self.read();
+        let versions: Vec<ModelMetadata> = state
+            .models
+            .get(name)
+            .map(|versions| {
+                versions
+                    .iter()
+                    .filter(|(v, _)| query.cursor().is_none_or(|c| *v > c))
+                    .map(|(_, m)| m)
+                    .filter(|m| query.list_filter().matches(m))
+                    .take(page_size)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(VersionPage::new(versions, page_size))
+    }
+
+    async fn models_page(&self, query: &ModelQuery) -> Result<ModelPage> {
+        let page_size = query.checked_page_size()?;
+        let state = self.read();
+        let names: Vec<ModelName> = state
+            .models
+            .iter()
+            .filter(|(n, _)| query.cursor().is_none_or(|c| *n > c))
+            .filter(|(_, versions)| versions.values().any(|m| query.list_filter().matches(m)))
+            .map(|(n, _)| n.clone())
+            .take(page_size)
+            .collect();
+        Ok(ModelPage::new(names, page_size))
     }
 }
 
@@ -511,6 +658,9 @@ impl PredictionStore for MemoryStore {
         state.baselines.insert(
             (baseline.model().clone(), baseline.version().clone()),
             baseline.clone(),
+        );
+        state.record(
+            NewEvent::now(EventKind::BaselineWritten, baseline.model()).version(baseline.version()),
         );
         Ok(())
     }

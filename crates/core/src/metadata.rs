@@ -49,6 +49,19 @@ struct Fields {
     environment: Option<String>,
     created_at: Timestamp,
     deployed_at: Option<Timestamp>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    run: Option<String>,
+    #[serde(default = "default_status")]
+    status: String,
+}
+
+/// The status of a version that nobody set: `ready`.
+pub const DEFAULT_STATUS: &str = "ready";
+
+fn default_status() -> String {
+    DEFAULT_STATUS.to_owned()
 }
 
 impl ModelMetadata {
@@ -71,6 +84,9 @@ impl ModelMetadata {
                 environment: None,
                 created_at: time::now(),
                 deployed_at: None,
+                source: None,
+                run: None,
+                status: default_status(),
             },
         }
     }
@@ -122,6 +138,44 @@ impl ModelMetadata {
     pub fn deployed_at(&self) -> Option<Timestamp> {
         self.0.deployed_at
     }
+    /// Where the model's artifact lives (`s3://bucket/model.pkl`), if known.
+    pub fn source(&self) -> Option<&str> {
+        self.0.source.as_deref()
+    }
+    /// A link to the training run that produced it, if known.
+    pub fn run(&self) -> Option<&str> {
+        self.0.run.as_deref()
+    }
+    /// The version's status (`ready` unless set: `archived`, `failed`, ...).
+    pub fn status(&self) -> &str {
+        &self.0.status
+    }
+}
+
+impl ModelMetadata {
+    /// The names of the fields whose values differ between `self` and `other` (the fields
+    /// [`crate::ModelRegistry::update`] replaces: every field but name, version and
+    /// `created_at`), as an update event records them.
+    pub fn changed_fields(&self, other: &ModelMetadata) -> Vec<String> {
+        let (a, b) = (&*self.0, &*other.0);
+        let mut changed = Vec::new();
+        let mut check = |name: &str, differs: bool| {
+            if differs {
+                changed.push(name.to_owned());
+            }
+        };
+        check("model_type", a.model_type != b.model_type);
+        check("configuration", a.configuration != b.configuration);
+        check("metrics", a.metrics != b.metrics);
+        check("tags", a.tags != b.tags);
+        check("description", a.description != b.description);
+        check("environment", a.environment != b.environment);
+        check("deployed_at", a.deployed_at != b.deployed_at);
+        check("source", a.source != b.source);
+        check("run", a.run != b.run);
+        check("status", a.status != b.status);
+        changed
+    }
 }
 
 impl Fields {
@@ -135,6 +189,12 @@ impl Fields {
         time::check("created_at", &self.created_at)?;
         if let Some(deployed_at) = &self.deployed_at {
             time::check("deployed_at", deployed_at)?;
+        }
+        check_label("status", &self.status, MAX_SHORT_TEXT_BYTES)?;
+        for (field, uri) in [("source", &self.source), ("run", &self.run)] {
+            if let Some(uri) = uri {
+                check_label(field, uri, crate::limits::MAX_URI_BYTES)?;
+            }
         }
         if self.metrics.len() > MAX_MAP_ENTRIES {
             return Err(Error::invalid(
@@ -277,6 +337,21 @@ impl ModelMetadataBuilder {
     /// Sets (or, with `None`, clears) the deployment time. Truncated to microseconds.
     pub fn deployed_at(mut self, at: Option<Timestamp>) -> Self {
         self.inner.deployed_at = at.map(time::truncate);
+        self
+    }
+    /// Sets (or clears) where the artifact lives (at most 2048 bytes).
+    pub fn source(mut self, source: Option<String>) -> Self {
+        self.inner.source = source;
+        self
+    }
+    /// Sets (or clears) the link to the training run (at most 2048 bytes).
+    pub fn run(mut self, run: Option<String>) -> Self {
+        self.inner.run = run;
+        self
+    }
+    /// Sets the status (a short label: `ready`, `archived`, ...).
+    pub fn status(mut self, status: impl Into<String>) -> Self {
+        self.inner.status = status.into();
         self
     }
 

@@ -356,3 +356,215 @@ mod tests {
             .is_err());
     }
 }
+
+/// Filters of the paginated registry listings: a status, and a tag that must equal a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tag: Option<(String, String)>,
+}
+
+impl ListFilter {
+    /// Only versions with this status.
+    #[must_use]
+    pub fn status(mut self, status: impl Into<String>) -> Self {
+        self.status = Some(status.into());
+        self
+    }
+
+    /// Only versions whose tag `key` equals `value`.
+    #[must_use]
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tag = Some((key.into(), value.into()));
+        self
+    }
+
+    /// The status filter.
+    pub fn status_filter(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+
+    /// The tag filter.
+    pub fn tag_filter(&self) -> Option<(&str, &str)> {
+        self.tag.as_ref().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Whether `m` passes the filter (for stores that filter in memory).
+    pub fn matches(&self, m: &crate::ModelMetadata) -> bool {
+        self.status.as_deref().is_none_or(|s| m.status() == s)
+            && self
+                .tag
+                .as_ref()
+                .is_none_or(|(k, v)| m.tags().get(k) == Some(v))
+    }
+}
+
+fn check_page_size(page_size: usize) -> Result<usize> {
+    if page_size == 0 || page_size > MAX_RECENT_LIMIT {
+        return Err(Error::invalid(
+            "page_size",
+            format!("is {page_size}, it must be from 1 to {MAX_RECENT_LIMIT}"),
+        ));
+    }
+    Ok(page_size)
+}
+
+/// Options of [`crate::ModelRegistry::versions_page`]: a page of a model's versions by SemVer
+/// precedence after a cursor, filtered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionQuery {
+    filter: ListFilter,
+    after: Option<Version>,
+    page_size: usize,
+}
+
+impl Default for VersionQuery {
+    fn default() -> Self {
+        Self {
+            filter: ListFilter::default(),
+            after: None,
+            page_size: 100,
+        }
+    }
+}
+
+impl VersionQuery {
+    /// Only versions that pass `filter`.
+    #[must_use]
+    pub fn filter(mut self, filter: ListFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Versions after `version` (the cursor of the previous page).
+    #[must_use]
+    pub fn after(mut self, version: Option<Version>) -> Self {
+        self.after = version;
+        self
+    }
+
+    /// At most `n` a page (default 100; 1 to [`MAX_RECENT_LIMIT`]).
+    #[must_use]
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.page_size = n;
+        self
+    }
+
+    /// The filter.
+    pub fn list_filter(&self) -> &ListFilter {
+        &self.filter
+    }
+
+    /// The cursor.
+    pub fn cursor(&self) -> Option<&Version> {
+        self.after.as_ref()
+    }
+
+    /// Checks the page size and returns it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] (field `page_size`) out of range.
+    pub fn checked_page_size(&self) -> Result<usize> {
+        check_page_size(self.page_size)
+    }
+}
+
+/// A page of versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionPage {
+    /// The versions, ascending by precedence.
+    pub versions: Vec<crate::ModelMetadata>,
+    /// The cursor of the next page; `None` when this page was not full.
+    pub next: Option<Version>,
+}
+
+impl VersionPage {
+    /// The page of `versions` read with page size `page_size`.
+    pub fn new(versions: Vec<crate::ModelMetadata>, page_size: usize) -> Self {
+        let next = (versions.len() == page_size)
+            .then(|| versions.last().map(|m| m.version().clone()))
+            .flatten();
+        Self { versions, next }
+    }
+}
+
+/// Options of [`crate::ModelRegistry::models_page`]: a page of model names (by their bytes)
+/// after a cursor, of models with a version that passes the filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelQuery {
+    filter: ListFilter,
+    after: Option<ModelName>,
+    page_size: usize,
+}
+
+impl Default for ModelQuery {
+    fn default() -> Self {
+        Self {
+            filter: ListFilter::default(),
+            after: None,
+            page_size: 100,
+        }
+    }
+}
+
+impl ModelQuery {
+    /// Only models with a version that passes `filter`.
+    #[must_use]
+    pub fn filter(mut self, filter: ListFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Names after `name` (the cursor of the previous page).
+    #[must_use]
+    pub fn after(mut self, name: Option<ModelName>) -> Self {
+        self.after = name;
+        self
+    }
+
+    /// At most `n` a page (default 100; 1 to [`MAX_RECENT_LIMIT`]).
+    #[must_use]
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.page_size = n;
+        self
+    }
+
+    /// The filter.
+    pub fn list_filter(&self) -> &ListFilter {
+        &self.filter
+    }
+
+    /// The cursor.
+    pub fn cursor(&self) -> Option<&ModelName> {
+        self.after.as_ref()
+    }
+
+    /// Checks the page size and returns it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] (field `page_size`) out of range.
+    pub fn checked_page_size(&self) -> Result<usize> {
+        check_page_size(self.page_size)
+    }
+}
+
+/// A page of model names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelPage {
+    /// The names, ascending by their bytes.
+    pub names: Vec<ModelName>,
+    /// The cursor of the next page; `None` when this page was not full.
+    pub next: Option<ModelName>,
+}
+
+impl ModelPage {
+    /// The page of `names` read with page size `page_size`.
+    pub fn new(names: Vec<ModelName>, page_size: usize) -> Self {
+        let next = (names.len() == page_size)
+            .then(|| names.last().cloned())
+            .flatten();
+        Self { names, next }
+    }
+}

@@ -18,8 +18,9 @@ use crate::monitoring::{
     WindowMetrics, WindowRow,
 };
 use crate::{
-    Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, Error, Label, ModelMetadata,
-    ModelName, Prediction, PredictionFilter, Result, ScanOptions, ScanPage, Version, Window,
+    Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, Error, EventPage, EventQuery,
+    Label, ModelMetadata, ModelName, ModelPage, ModelQuery, Prediction, PredictionFilter, Result,
+    ScanOptions, ScanPage, Timestamp, Version, VersionPage, VersionQuery, Window,
 };
 
 /// Identifies the database a store reads and writes: two handles on one database have the same
@@ -121,6 +122,70 @@ pub trait ModelRegistry: Debug + Send + Sync {
     /// # Behavior
     /// - Returns `None` when the alias does not exist (or its version was deleted).
     async fn resolve_alias(&self, name: &ModelName, alias: &Alias) -> Result<Option<Version>>;
+
+    /// Lists the aliases of model `name` with the versions they point at, by alias.
+    ///
+    /// # Behavior
+    /// - Returns an empty list when the model has no aliases (or no versions).
+    async fn aliases(&self, name: &ModelName) -> Result<Vec<(Alias, Version)>>;
+
+    /// The version `alias` of `name` pointed at, at time `at`: after its last set or rollback
+    /// made at or before `at`.
+    ///
+    /// # Behavior
+    /// - Returns `None` before the alias was first set, and while it was removed (also by the
+    ///   deletion of its version).
+    /// - A time in the future gives the alias's current target.
+    async fn resolve_alias_at(
+        &self,
+        name: &ModelName,
+        alias: &Alias,
+        at: Timestamp,
+    ) -> Result<Option<Version>>;
+
+    /// Moves `alias` of `name` back to the version it pointed at before its last move, in one
+    /// atomic step, and records the rollback; returns that version. Rollbacks walk back the
+    /// alias's moves one at a time ([`crate::history::rollback_target`]).
+    ///
+    /// # Behavior
+    /// - Returns [`crate::Error::NotFound`] when the alias has no earlier target (set once,
+    ///   missing, or set again after a removal), or that version was deleted; nothing changes.
+    /// - The alias then resolves to the earlier version, and a second rollback goes one step
+    ///   further back.
+    async fn rollback_alias(&self, name: &ModelName, alias: &Alias) -> Result<Version>;
+
+    /// Reads the registry's event log: every change (registered, updated with the fields that
+    /// changed, deleted; alias set, removed, rolled back; baseline written) with its sequence
+    /// number, time and actor ([`crate::history`]).
+    ///
+    /// # Behavior
+    /// - Every successful change records exactly one event (a deletion also one removal per
+    ///   alias of the version), in the same transaction; a failed change records none.
+    /// - Events come in sequence order (oldest or newest first), filtered by model, alias, kind
+    ///   and time, a page at a time; following `next` visits each event exactly once.
+    /// - A limit of 0 or above [`crate::limits::MAX_RECENT_LIMIT`], or an alias filter without
+    ///   a model, returns [`crate::Error::InvalidInput`].
+    async fn events(&self, query: &EventQuery) -> Result<EventPage>;
+
+    /// A page of the versions of `name` by SemVer precedence, after the query's cursor,
+    /// filtered by status and tag.
+    ///
+    /// # Behavior
+    /// - Returns an empty page when the name is not registered.
+    /// - Following `next` visits every matching version exactly once, also while versions are
+    ///   registered meanwhile (the cursor is a version, not an offset).
+    /// - A page size of 0 or above [`crate::limits::MAX_RECENT_LIMIT`] returns
+    ///   [`crate::Error::InvalidInput`] (field `page_size`).
+    async fn versions_page(&self, name: &ModelName, query: &VersionQuery) -> Result<VersionPage>;
+
+    /// A page of the model names (by their bytes) after the query's cursor, of models with a
+    /// version that passes the filter.
+    ///
+    /// # Behavior
+    /// - Following `next` visits every matching name exactly once.
+    /// - A page size of 0 or above [`crate::limits::MAX_RECENT_LIMIT`] returns
+    ///   [`crate::Error::InvalidInput`] (field `page_size`).
+    async fn models_page(&self, query: &ModelQuery) -> Result<ModelPage>;
 
     /// Removes `alias` of model `name`.
     ///
@@ -374,6 +439,12 @@ macro_rules! store_operations {
                 SetAlias => set_alias['a, 'b, 'c](name: &'a ModelName, alias: &'b Alias, version: &'c Version) -> ();
                 ResolveAlias => resolve_alias['a, 'b](name: &'a ModelName, alias: &'b Alias) -> Option<Version>;
                 RemoveAlias => remove_alias['a, 'b](name: &'a ModelName, alias: &'b Alias) -> ();
+                Aliases => aliases['a](name: &'a ModelName) -> Vec<(Alias, Version)>;
+                ResolveAliasAt => resolve_alias_at['a, 'b](name: &'a ModelName, alias: &'b Alias, at: Timestamp) -> Option<Version>;
+                RollbackAlias => rollback_alias['a, 'b](name: &'a ModelName, alias: &'b Alias) -> Version;
+                Events => events['a](query: &'a EventQuery) -> EventPage;
+                VersionsPage => versions_page['a, 'b](name: &'a ModelName, query: &'b VersionQuery) -> VersionPage;
+                ModelsPage => models_page['a](query: &'a ModelQuery) -> ModelPage;
             }
             PredictionStore {
                 StorePrediction => store_prediction['a](prediction: &'a Prediction) -> ();
@@ -430,6 +501,7 @@ macro_rules! define_operation {
                         | Operation::Delete
                         | Operation::SetAlias
                         | Operation::RemoveAlias
+                        | Operation::RollbackAlias
                         | Operation::StorePrediction
                         | Operation::StorePredictions
                         | Operation::RecordActual
@@ -599,6 +671,27 @@ impl<T: Store + ?Sized> LayeredStore for Box<T> {
 /// Conveniences built on [`ModelRegistry`], available on every registry.
 #[async_trait]
 pub trait ModelRegistryExt: ModelRegistry {
+    /// Every event of one alias, oldest first: each set, removal and rollback, with the
+    /// version before and after.
+    ///
+    /// # Errors
+    /// What [`ModelRegistry::events`] returns.
+    async fn alias_history(&self, name: &ModelName, alias: &Alias) -> Result<Vec<crate::Event>> {
+        let mut events = Vec::new();
+        let mut query = EventQuery::all()
+            .model(name.clone())
+            .alias(alias.clone())
+            .limit(crate::limits::MAX_RECENT_LIMIT);
+        loop {
+            let page = self.events(&query).await?;
+            events.extend(page.events);
+            match page.next {
+                Some(seq) => query = query.after(seq),
+                None => return Ok(events),
+            }
+        }
+    }
+
     /// Reads the version an alias points at: [`ModelRegistry::resolve_alias`] then
     /// [`ModelRegistry::get`]. `None` when the alias does not exist.
     async fn get_by_alias(&self, name: &ModelName, alias: &Alias) -> Result<Option<ModelMetadata>> {

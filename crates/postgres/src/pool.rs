@@ -78,6 +78,13 @@ impl PooledConnection<'_> {
     }
 }
 
+impl PooledConnection<'_> {
+    /// Closes the connection when dropped, whatever its last use (a transaction left open).
+    pub(crate) fn discard(&mut self) {
+        self.reusable = false;
+    }
+}
+
 impl Deref for PooledConnection<'_> {
     type Target = PgConnection;
     fn deref(&self) -> &PgConnection {

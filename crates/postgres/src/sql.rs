@@ -15,7 +15,7 @@
 //! bound out of order. Placeholders (`$1`...) are written in each statement; a count that does
 //! not match the columns fails when the statement is prepared, which every statement's test does.
 
-use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
+use mlstore_core::codec::{BaselineRow, EventRow, MetadataRow, PredictionRow};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{Postgres, Row};
@@ -93,7 +93,7 @@ table!(MetadataRow: metadata_columns, metadata_excluded, metadata_input, metadat
     /// Binds the columns of several model versions as one array per column.
     bind_metadata_arrays {
         name, version, version_key, model_type, configuration, metrics, tags, description,
-        environment, created_at, deployed_at,
+        environment, created_at, deployed_at, source, run, status,
     }
 );
 
@@ -120,11 +120,127 @@ table!(BaselineRow: baseline_columns, baseline_excluded, baseline_input, baselin
     }
 );
 
-/// Registers a model version.
+table!(EventRow: event_columns, event_excluded, event_input, event_in_t,
+    /// Reads an event's columns, starting at column `first`.
+    read_event,
+    /// Binds an event's columns, in the order of `event_columns!()`.
+    bind_event,
+    /// Binds the columns of several events as one array per column.
+    bind_event_arrays {
+        seq, at, kind, model, version, alias, from_version, actor, fields,
+    }
+);
+
+/// The placeholders of a model version's columns.
+macro_rules! metadata_values {
+    () => {
+        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14"
+    };
+}
+
+/// Registers a model version and appends its event (`$15` when, `$16` the actor), numbered
+/// from the counter, in one statement.
 pub const REGISTER: &str = concat!(
-    "INSERT INTO ml_models (",
+    "WITH m AS (INSERT INTO ml_models (",
     metadata_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ") VALUES (",
+    metadata_values!(),
+    ") RETURNING name, version), \
+    c AS (UPDATE ml_event_counter SET last = last + 1 WHERE id = 1 RETURNING last) \
+    INSERT INTO ml_events (seq, at, kind, model, version, actor) \
+    SELECT c.last, $15, 'version_registered', m.name, m.version, $16 FROM m, c"
+);
+
+/// Takes the event counter's lock for the transaction and returns the last sequence number.
+pub const LOCK_EVENTS: &str = "SELECT last FROM ml_event_counter WHERE id = 1 FOR UPDATE";
+
+/// Appends events (arrays of [`bind_event_arrays`]) and moves the counter to `$10`, the last
+/// number they use.
+pub const INSERT_EVENTS: &str = concat!(
+    "WITH c AS (UPDATE ml_event_counter SET last = $10 WHERE id = 1) \
+    INSERT INTO ml_events (",
+    event_columns!(),
+    ") SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::text[], $4::text[], \
+    $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])"
+);
+
+/// The query of a page of events with the filters that are set (each a parameter, in the order
+/// model, alias, kind, since, after, before, then the limit), oldest or newest first.
+pub fn events_query(
+    model: bool,
+    alias: bool,
+    kind: bool,
+    since: bool,
+    after: bool,
+    before: bool,
+    newest_first: bool,
+) -> String {
+    let mut sql = format!("SELECT {} FROM ml_events WHERE true", event_columns!());
+    let mut n = 0;
+    let mut filter = |on: bool, condition: &str| {
+        if on {
+            n += 1;
+            sql.push_str(&format!(" AND {condition} ${n}"));
+        }
+    };
+    filter(model, "model =");
+    filter(alias, "alias =");
+    filter(kind, "kind =");
+    filter(since, "at >=");
+    filter(after, "seq >");
+    filter(before, "seq <");
+    sql.push_str(&format!(
+        " ORDER BY seq {} LIMIT ${}",
+        if newest_first { "DESC" } else { "ASC" },
+        n + 1
+    ));
+    sql
+}
+
+/// The last event of an alias at or before `$3`: its kind and version.
+pub const ALIAS_AT: &str = "SELECT kind, version FROM ml_events \
+    WHERE model = $1 AND alias = $2 AND at <= $3 ORDER BY at DESC, seq DESC LIMIT 1";
+
+/// Every event of an alias, oldest first.
+pub const ALIAS_EVENTS: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM ml_events WHERE model = $1 AND alias = $2 ORDER BY seq"
+);
+
+/// The aliases of a model with their versions, by alias.
+pub const ALIASES: &str = "SELECT a.alias, m.version FROM ml_model_aliases a \
+    JOIN ml_models m ON m.id = a.model_id WHERE a.name = $1 ORDER BY a.alias";
+
+/// The aliases pointing at a model version.
+pub const VERSION_ALIASES: &str = "SELECT alias FROM ml_model_aliases WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = $1 AND version_key = $2) ORDER BY alias";
+
+/// The filter of the paginated listings: `$3` status (NULL: any), `$4`/`$5` a tag key and the
+/// value it must have (NULL: any).
+macro_rules! listing_filter {
+    () => {
+        "($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR tags::jsonb ->> $4 = $5)"
+    };
+}
+
+/// A page of a model's versions after the version key `$2` (empty: from the first), filtered,
+/// at most `$6`.
+pub const VERSIONS_PAGE: &str = concat!(
+    "SELECT ",
+    metadata_columns!(),
+    " FROM ml_models WHERE name = $1 AND version_key > $2 AND ",
+    listing_filter!(),
+    " ORDER BY version_key LIMIT $6"
+);
+
+/// A page of model names after `$1` (empty: from the first) with a version that passes the
+/// filter, at most `$6` (`$2` is the unused version cursor, so that the parameters are those
+/// of [`VERSIONS_PAGE`]).
+pub const MODELS_PAGE: &str = concat!(
+    "SELECT DISTINCT name FROM ml_models WHERE name > $1 AND $2::bytea IS NULL AND ",
+    listing_filter!(),
+    " ORDER BY name LIMIT $6"
 );
 
 /// Reads one model version.
@@ -132,6 +248,13 @@ pub const GET: &str = concat!(
     "SELECT ",
     metadata_columns!(),
     " FROM ml_models WHERE name = $1 AND version_key = $2"
+);
+
+/// Reads one model version and locks its row until the transaction ends.
+pub const GET_FOR_UPDATE: &str = concat!(
+    "SELECT ",
+    metadata_columns!(),
+    " FROM ml_models WHERE name = $1 AND version_key = $2 FOR UPDATE"
 );
 
 /// Reads the version of a name with the greatest `version_key` (SemVer precedence).
@@ -156,7 +279,9 @@ pub const LIST_MODELS: &str = "SELECT DISTINCT name FROM ml_models ORDER BY name
 pub const UPDATE: &str = concat!(
     "UPDATE ml_models SET (",
     metadata_columns!(),
-    ") = ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) WHERE name = $1 AND version_key = $3"
+    ") = (",
+    metadata_values!(),
+    ") WHERE name = $1 AND version_key = $3"
 );
 
 /// Predictions, the baseline and aliases go with the row (ON DELETE CASCADE).
@@ -505,6 +630,12 @@ mod tests {
             "alias",
             q.bind("m").bind("a").fetch_all(&mut conn).await.unwrap(),
         ));
+        let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN {}",
+            super::ALIAS_AT
+        )));
+        let q = q.bind("m").bind("a").bind(end);
+        plans.push(("alias at", q.fetch_all(&mut conn).await.unwrap()));
         let q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
             "EXPLAIN {}",
             super::LIST_MODELS

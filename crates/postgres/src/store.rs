@@ -5,17 +5,19 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use mlstore_core::codec::{BaselineRow, LabelColumns, MetadataRow, PredictionRow};
+use mlstore_core::codec::{BaselineRow, EventRow, LabelColumns, MetadataRow, PredictionRow};
+use mlstore_core::history::{self, NewEvent};
 use mlstore_core::monitoring::{Bucket, BucketSums, SeriesQuery, WindowRow};
 use mlstore_core::{
     validate, Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, DatabaseId, Error,
-    Label, ModelMetadata, ModelName, ModelRegistry, OnProblem, Prediction, PredictionFilter,
-    PredictionStore, Result, ScanOptions, ScanPage, SkipReason, Skipped, Version, Window,
+    EventKind, EventPage, EventQuery, Label, ModelMetadata, ModelName, ModelPage, ModelQuery,
+    ModelRegistry, OnProblem, Prediction, PredictionFilter, PredictionStore, Result, ScanOptions,
+    ScanPage, SkipReason, Skipped, Timestamp, Version, VersionPage, VersionQuery, Window,
 };
 use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgRow;
-use sqlx::Row;
+use sqlx::{Executor, PgConnection, Row};
 
 use uuid::Uuid;
 
@@ -125,6 +127,115 @@ fn changed_or_not_found(changed: u64, name: &ModelName, version: &Version) -> Re
         return Err(Error::version_not_found(name, version));
     }
     Ok(())
+}
+
+/// A registry change in progress: a transaction on a pooled connection that holds the event
+/// counter's lock, with the events it will append. [`Change::finish`] commits the change and
+/// its events together, or rolls both back.
+struct Change<'a> {
+    store: &'a PostgresStore,
+    lease: PooledConnection<'a>,
+    last: i64,
+    events: Vec<EventRow>,
+    finished: bool,
+}
+
+impl Drop for Change<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Dropped mid-change (its future was cancelled): the transaction is open.
+            self.lease.discard();
+        }
+    }
+}
+
+impl<'a> Change<'a> {
+    /// Begins the transaction and takes the counter's lock: registry changes commit in the
+    /// order of their events' numbers.
+    async fn begin(store: &'a PostgresStore) -> Result<Self> {
+        let mut lease = store.pool.acquire().await?;
+        let result = async {
+            (&mut *lease).execute("BEGIN").await?;
+            sqlx::query_scalar::<_, i64>(sql::LOCK_EVENTS)
+                .fetch_one(&mut *lease)
+                .await
+        }
+        .await;
+        lease.settle(&result);
+        let last = result.map_err(|e| store.map(e))?;
+        Ok(Self {
+            store,
+            lease,
+            last,
+            events: Vec::new(),
+            finished: false,
+        })
+    }
+
+    /// The transaction's connection.
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.lease
+    }
+
+    /// Maps a statement's result, keeping the connection reusable after a server error.
+    fn check<T>(&mut self, result: std::result::Result<T, sqlx::Error>) -> Result<T> {
+        self.lease.settle(&result);
+        result.map_err(|e| self.store.map(e))
+    }
+
+    /// Queues `event`, numbered after the last.
+    fn record(&mut self, event: &NewEvent) {
+        self.last += 1;
+        self.events.push(EventRow::encode(event, Some(self.last)));
+    }
+
+    /// Where an alias points now.
+    async fn current_target(&mut self, name: &ModelName, alias: &Alias) -> Result<Option<Version>> {
+        let result = sqlx::query_scalar::<_, String>(sql::RESOLVE_ALIAS)
+            .bind(name.as_str())
+            .bind(alias.as_str())
+            .fetch_optional(self.conn())
+            .await;
+        self.check(result)?.map(Version::new).transpose()
+    }
+
+    /// Commits when `outcome` is `Ok` (appending the queued events first), rolls back
+    /// otherwise; returns `outcome`, or the error that ended the commit.
+    async fn finish<T>(mut self, outcome: Result<T>) -> Result<T> {
+        let value = match outcome {
+            Ok(value) => value,
+            Err(e) => {
+                let result = (&mut *self.lease).execute("ROLLBACK").await;
+                self.lease.settle(&result);
+                self.finished = result.is_ok();
+                return Err(e);
+            }
+        };
+        let result = async {
+            if !self.events.is_empty() {
+                sql::bind_event_arrays(sqlx::query(sql::INSERT_EVENTS), &self.events)
+                    .bind(self.last)
+                    .execute(&mut *self.lease)
+                    .await?;
+            }
+            (&mut *self.lease).execute("COMMIT").await
+        }
+        .await;
+        match self.check(result) {
+            Ok(_) => {
+                self.finished = true;
+                Ok(value)
+            }
+            Err(e) => {
+                // A failed statement aborted the transaction; end it before the connection is
+                // reused.
+                let result = (&mut *self.lease).execute("ROLLBACK").await;
+                self.lease.settle(&result);
+                self.finished = result.is_ok();
+                Err(e)
+            }
+        }
+    }
 }
 
 impl PostgresStore {
@@ -251,12 +362,16 @@ impl ModelRegistry for PostgresStore {
 
     async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
         let row = MetadataRow::encode(metadata);
-        run!(self, c => sql::bind_metadata(sqlx::query(sql::REGISTER), &row).execute(c))
-            .map_err(|e| {
-                self.map(e)
-                    .naming_conflict(|| Error::version_exists(metadata.name(), metadata.version()))
-            })
-            .map(drop)
+        let event = NewEvent::now(EventKind::VersionRegistered, metadata.name());
+        run!(self, c => sql::bind_metadata(sqlx::query(sql::REGISTER), &row)
+            .bind(event.at)
+            .bind(&event.actor)
+            .execute(c))
+        .map_err(|e| {
+            self.map(e)
+                .naming_conflict(|| Error::version_exists(metadata.name(), metadata.version()))
+        })
+        .map(drop)
     }
 
     async fn get(&self, name: &ModelName, version: &Version) -> Result<Option<ModelMetadata>> {
@@ -293,28 +408,84 @@ impl ModelRegistry for PostgresStore {
 
     async fn update(&self, metadata: &ModelMetadata) -> Result<()> {
         let row = MetadataRow::encode(metadata);
-        let done = run!(self, c => sql::bind_metadata(sqlx::query(sql::UPDATE), &row).execute(c))
-            .map_err(|e| self.map(e))?;
-        changed_or_not_found(done.rows_affected(), metadata.name(), metadata.version())
+        let (name, version) = (metadata.name(), metadata.version());
+        let mut tx = Change::begin(self).await?;
+        let outcome = async {
+            let old = sqlx::query(sql::GET_FOR_UPDATE)
+                .bind(name.as_str())
+                .bind(version.sort_key())
+                .fetch_optional(tx.conn())
+                .await;
+            let old = tx
+                .check(old)?
+                .map(|r| self.metadata_from_row(&r))
+                .transpose()?
+                .ok_or_else(|| Error::version_not_found(name, version))?;
+            let done = sql::bind_metadata(sqlx::query(sql::UPDATE), &row)
+                .execute(tx.conn())
+                .await;
+            tx.check(done)?;
+            let kept = metadata.to_builder().created_at(old.created_at()).build()?;
+            let event = NewEvent::now(EventKind::VersionUpdated, name).version(version);
+            tx.record(&event.fields(old.changed_fields(&kept)));
+            Ok(())
+        }
+        .await;
+        tx.finish(outcome).await
     }
 
     async fn delete(&self, name: &ModelName, version: &Version) -> Result<()> {
-        let done = run!(self, c => sqlx::query(sql::DELETE)
-            .bind(name.as_str())
-            .bind(version.sort_key())
-            .execute(c))
-        .map_err(|e| self.map(e))?;
-        changed_or_not_found(done.rows_affected(), name, version)
+        let key = version.sort_key();
+        let mut tx = Change::begin(self).await?;
+        let outcome = async {
+            let aliases = sqlx::query_scalar::<_, String>(sql::VERSION_ALIASES)
+                .bind(name.as_str())
+                .bind(&key)
+                .fetch_all(tx.conn())
+                .await;
+            let aliases = tx.check(aliases)?;
+            let done = sqlx::query(sql::DELETE)
+                .bind(name.as_str())
+                .bind(&key)
+                .execute(tx.conn())
+                .await;
+            changed_or_not_found(tx.check(done)?.rows_affected(), name, version)?;
+            for alias in aliases {
+                let alias = Alias::new(alias)?;
+                tx.record(
+                    &NewEvent::now(EventKind::AliasRemoved, name)
+                        .alias(&alias, Some(version.clone())),
+                );
+            }
+            tx.record(&NewEvent::now(EventKind::VersionDeleted, name).version(version));
+            Ok(())
+        }
+        .await;
+        tx.finish(outcome).await
     }
 
     async fn set_alias(&self, name: &ModelName, alias: &Alias, version: &Version) -> Result<()> {
-        let done = run!(self, c => sqlx::query(sql::SET_ALIAS)
-            .bind(name.as_str())
-            .bind(alias.as_str())
-            .bind(version.sort_key())
-            .execute(c))
-        .map_err(|e| self.map(e))?;
-        changed_or_not_found(done.rows_affected(), name, version)
+        let mut tx = Change::begin(self).await?;
+        let outcome = async {
+            let previous = tx.current_target(name, alias).await?;
+            let done = sqlx::query(sql::SET_ALIAS)
+                .bind(name.as_str())
+                .bind(alias.as_str())
+                .bind(version.sort_key())
+                .execute(tx.conn())
+                .await;
+            changed_or_not_found(tx.check(done)?.rows_affected(), name, version)?;
+            if previous.as_ref() != Some(version) {
+                tx.record(
+                    &NewEvent::now(EventKind::AliasSet, name)
+                        .version(version)
+                        .alias(alias, previous),
+                );
+            }
+            Ok(())
+        }
+        .await;
+        tx.finish(outcome).await
     }
 
     async fn resolve_alias(&self, name: &ModelName, alias: &Alias) -> Result<Option<Version>> {
@@ -327,15 +498,178 @@ impl ModelRegistry for PostgresStore {
     }
 
     async fn remove_alias(&self, name: &ModelName, alias: &Alias) -> Result<()> {
-        let done = run!(self, c => sqlx::query(sql::REMOVE_ALIAS)
+        let mut tx = Change::begin(self).await?;
+        let outcome = async {
+            let previous = tx
+                .current_target(name, alias)
+                .await?
+                .ok_or_else(|| Error::alias_not_found(name, alias))?;
+            let done = sqlx::query(sql::REMOVE_ALIAS)
+                .bind(name.as_str())
+                .bind(alias.as_str())
+                .execute(tx.conn())
+                .await;
+            tx.check(done)?;
+            tx.record(&NewEvent::now(EventKind::AliasRemoved, name).alias(alias, Some(previous)));
+            Ok(())
+        }
+        .await;
+        tx.finish(outcome).await
+    }
+
+    async fn aliases(&self, name: &ModelName) -> Result<Vec<(Alias, Version)>> {
+        let rows: Vec<(String, String)> = run!(self, c => sqlx::query_as(sql::ALIASES)
+            .bind(name.as_str())
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
+        rows.into_iter()
+            .map(|(alias, version)| Ok((Alias::new(alias)?, Version::new(&version)?)))
+            .collect()
+    }
+
+    async fn resolve_alias_at(
+        &self,
+        name: &ModelName,
+        alias: &Alias,
+        at: Timestamp,
+    ) -> Result<Option<Version>> {
+        let last: Option<(String, Option<String>)> = run!(self, c => sqlx::query_as(sql::ALIAS_AT)
             .bind(name.as_str())
             .bind(alias.as_str())
-            .execute(c))
+            .bind(at)
+            .fetch_optional(c))
         .map_err(|e| self.map(e))?;
-        if done.rows_affected() == 0 {
-            return Err(Error::alias_not_found(name, alias));
+        match last {
+            Some((kind, Some(version))) if EventKind::parse(&kind)? != EventKind::AliasRemoved => {
+                Ok(Some(Version::new(&version)?))
+            }
+            _ => Ok(None),
         }
-        Ok(())
+    }
+
+    async fn rollback_alias(&self, name: &ModelName, alias: &Alias) -> Result<Version> {
+        let mut tx = Change::begin(self).await?;
+        let outcome = async {
+            let rows = sqlx::query(sql::ALIAS_EVENTS)
+                .bind(name.as_str())
+                .bind(alias.as_str())
+                .fetch_all(tx.conn())
+                .await;
+            let events = tx
+                .check(rows)?
+                .iter()
+                .map(|r| {
+                    sql::read_event(r, 0)
+                        .map_err(|e| self.map(e))?
+                        .decode(BACKEND)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let target = history::rollback_target(&events).ok_or_else(|| {
+                Error::not_found(format!(
+                    "an earlier target of alias {alias:?} of model {name:?}"
+                ))
+            })?;
+            let previous = tx.current_target(name, alias).await?;
+            let done = sqlx::query(sql::SET_ALIAS)
+                .bind(name.as_str())
+                .bind(alias.as_str())
+                .bind(target.sort_key())
+                .execute(tx.conn())
+                .await;
+            changed_or_not_found(tx.check(done)?.rows_affected(), name, &target)?;
+            tx.record(
+                &NewEvent::now(EventKind::AliasRolledBack, name)
+                    .version(&target)
+                    .alias(alias, previous),
+            );
+            Ok(target)
+        }
+        .await;
+        tx.finish(outcome).await
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<EventPage> {
+        let limit = query.check()?;
+        let statement = sql::events_query(
+            query.model_name().is_some(),
+            query.alias_name().is_some(),
+            query.kind_filter().is_some(),
+            query.since_time().is_some(),
+            query.after_seq().is_some(),
+            query.before_seq().is_some(),
+            query.is_newest_first(),
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(statement));
+        if let Some(m) = query.model_name() {
+            q = q.bind(m.as_str().to_owned());
+        }
+        if let Some(a) = query.alias_name() {
+            q = q.bind(a.as_str().to_owned());
+        }
+        if let Some(k) = query.kind_filter() {
+            q = q.bind(k.as_str());
+        }
+        if let Some(t) = query.since_time() {
+            q = q.bind(t);
+        }
+        for seq in [query.after_seq(), query.before_seq()]
+            .into_iter()
+            .flatten()
+        {
+            q = q.bind(seq.min(i64::MAX as u64) as i64);
+        }
+        let rows = run!(self, c => q.bind(limit as i64).fetch_all(c)).map_err(|e| self.map(e))?;
+        let events = rows
+            .iter()
+            .map(|r| {
+                sql::read_event(r, 0)
+                    .map_err(|e| self.map(e))?
+                    .decode(BACKEND)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(EventPage::new(events, limit))
+    }
+
+    async fn versions_page(&self, name: &ModelName, query: &VersionQuery) -> Result<VersionPage> {
+        let page_size = query.checked_page_size()?;
+        let after = query.cursor().map(Version::sort_key).unwrap_or_default();
+        let filter = query.list_filter();
+        let tag = filter.tag_filter();
+        let rows = run!(self, c => sqlx::query(sql::VERSIONS_PAGE)
+            .bind(name.as_str())
+            .bind(&after)
+            .bind(filter.status_filter())
+            .bind(tag.map(|t| t.0))
+            .bind(tag.map(|t| t.1))
+            .bind(page_size as i64)
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
+        let versions = rows
+            .iter()
+            .map(|r| self.metadata_from_row(r))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(VersionPage::new(versions, page_size))
+    }
+
+    async fn models_page(&self, query: &ModelQuery) -> Result<ModelPage> {
+        let page_size = query.checked_page_size()?;
+        let after = query.cursor().map_or("", ModelName::as_str);
+        let filter = query.list_filter();
+        let tag = filter.tag_filter();
+        let names: Vec<String> = run!(self, c => sqlx::query_scalar(sql::MODELS_PAGE)
+            .bind(after)
+            .bind(Option::<Vec<u8>>::None)
+            .bind(filter.status_filter())
+            .bind(tag.map(|t| t.0))
+            .bind(tag.map(|t| t.1))
+            .bind(page_size as i64)
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
+        let names = names
+            .into_iter()
+            .map(ModelName::new)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ModelPage::new(names, page_size))
     }
 }
 
@@ -786,12 +1120,20 @@ impl PredictionStore for PostgresStore {
 
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
         let row = BaselineRow::encode(baseline);
-        let done = run!(self, c => sql::bind_baseline(sqlx::query(sql::STORE_BASELINE), &row)
-            .bind(baseline.model().as_str())
-            .bind(baseline.version().sort_key())
-            .execute(c))
-        .map_err(|e| self.map(e))?;
-        changed_or_not_found(done.rows_affected(), baseline.model(), baseline.version())
+        let (model, version) = (baseline.model(), baseline.version());
+        let mut tx = Change::begin(self).await?;
+        let outcome = async {
+            let done = sql::bind_baseline(sqlx::query(sql::STORE_BASELINE), &row)
+                .bind(model.as_str())
+                .bind(version.sort_key())
+                .execute(tx.conn())
+                .await;
+            changed_or_not_found(tx.check(done)?.rows_affected(), model, version)?;
+            tx.record(&NewEvent::now(EventKind::BaselineWritten, model).version(version));
+            Ok(())
+        }
+        .await;
+        tx.finish(outcome).await
     }
 
     async fn baseline(

@@ -175,3 +175,61 @@ async fn an_abandoned_query_does_not_poison_the_pool() {
         "did not wait for the abandoned query"
     );
 }
+
+/// A change and its event are one transaction: when the event cannot be written (here a
+/// trigger refuses it, after the change itself succeeded), the change is rolled back too, and
+/// the connection serves the next change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_without_its_event_cannot_exist() {
+    let (url, store) = fresh_store().await;
+    let name = unique_name("atomic-events");
+    store.register(&metadata(&name, "1.0.0")).await.unwrap();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    for statement in [
+        "CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'events refused'; END $$",
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON ml_events \
+         FOR EACH ROW EXECUTE FUNCTION refuse_events()",
+    ] {
+        sqlx::query(statement).execute(&mut admin).await.unwrap();
+    }
+    let prod = mlstore_core::Alias::new("production").unwrap();
+    assert!(store.register(&metadata(&name, "2.0.0")).await.is_err());
+    assert!(store
+        .set_alias(&name, &prod, &version("1.0.0"))
+        .await
+        .is_err());
+    assert!(store.delete(&name, &version("1.0.0")).await.is_err());
+    let mut changed = metadata(&name, "1.0.0").to_builder();
+    changed = changed.description("changed");
+    assert!(store.update(&changed.build().unwrap()).await.is_err());
+    assert_eq!(store.get(&name, &version("2.0.0")).await.unwrap(), None);
+    assert_eq!(store.resolve_alias(&name, &prod).await.unwrap(), None);
+    let kept = store.get(&name, &version("1.0.0")).await.unwrap().unwrap();
+    assert_eq!(kept.description(), metadata(&name, "1.0.0").description());
+    sqlx::query("DROP TRIGGER refuse_events ON ml_events")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    store
+        .set_alias(&name, &prod, &version("1.0.0"))
+        .await
+        .unwrap();
+    let log = store
+        .events(&mlstore_core::EventQuery::all().model(name.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        log.events.len(),
+        2,
+        "the registration and the alias, nothing else"
+    );
+    let seqs: Vec<u64> = log.events.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs[1],
+        seqs[0] + 1,
+        "refused changes used no numbers: {seqs:?}"
+    );
+}

@@ -45,6 +45,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "monitoring",
         sql: include_str!("../../../migrations/sqlite/0003_monitoring.sql"),
     },
+    Migration {
+        version: 4,
+        description: "history",
+        sql: include_str!("../../../migrations/sqlite/0004_history.sql"),
+    },
 ];
 
 /// The schema version this build creates.

@@ -13,7 +13,7 @@
 //! binder destructures it, so a column added to a row type and not here fails to compile, and
 //! columns can never be read or bound out of order.
 
-use mlstore_core::codec::{BaselineRow, MetadataRow, PredictionRow};
+use mlstore_core::codec::{BaselineRow, EventRow, MetadataRow, PredictionRow};
 use mlstore_core::time::{from_micros, to_micros};
 use mlstore_core::Timestamp;
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
@@ -178,7 +178,7 @@ table!(MetadataRow: metadata_columns, metadata_placeholders, metadata_excluded, 
     /// A model version's columns, in the order of `metadata_columns!()`.
     metadata_params {
         name, version, version_key, model_type, configuration, metrics, tags, description,
-        environment, created_at, deployed_at,
+        environment, created_at, deployed_at, source, run, status,
     }
 );
 
@@ -198,6 +198,15 @@ table!(BaselineRow: baseline_columns, baseline_placeholders, baseline_excluded, 
     /// A baseline's columns, in the order of `baseline_columns!()`.
     baseline_params {
         mean, std_dev, sample_count, updated_at, histogram, quantiles, computed_from, samples,
+    }
+);
+
+table!(EventRow: event_columns, event_placeholders, event_excluded, event_in_t,
+    /// Reads an event's columns, starting at column `first`.
+    read_event,
+    /// An event's columns, in the order of `event_columns!()`.
+    event_params {
+        seq, at, kind, model, version, alias, from_version, actor, fields,
     }
 );
 
@@ -437,6 +446,95 @@ pub const BASELINE: &str = concat!(
     (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2)"
 );
 
+/// Appends an event (`seq` NULL: SQLite numbers it).
+pub const INSERT_EVENT: &str = concat!(
+    "INSERT INTO ml_events (",
+    event_columns!(),
+    ") VALUES (",
+    event_placeholders!(),
+    ")"
+);
+
+/// The query of a page of events with the filters that are set (each a parameter, in the order
+/// model, alias, kind, since, after, before, then the limit), oldest or newest first. Each
+/// combination is its own statement, so that SQLite picks the index that serves it.
+pub fn events_query(
+    model: bool,
+    alias: bool,
+    kind: bool,
+    since: bool,
+    after: bool,
+    before: bool,
+    newest_first: bool,
+) -> String {
+    let mut sql = format!("SELECT {} FROM ml_events WHERE 1 = 1", event_columns!());
+    let mut n = 0;
+    let mut filter = |on: bool, condition: &str| {
+        if on {
+            n += 1;
+            sql.push_str(&format!(" AND {condition} ?{n}"));
+        }
+    };
+    filter(model, "model =");
+    filter(alias, "alias =");
+    filter(kind, "kind =");
+    filter(since, "at >=");
+    filter(after, "seq >");
+    filter(before, "seq <");
+    sql.push_str(&format!(
+        " ORDER BY seq {} LIMIT ?{}",
+        if newest_first { "DESC" } else { "ASC" },
+        n + 1
+    ));
+    sql
+}
+
+/// The last event of an alias at or before `?3`: its kind and version.
+pub const ALIAS_AT: &str = "SELECT kind, version FROM ml_events \
+    WHERE model = ?1 AND alias = ?2 AND at <= ?3 ORDER BY at DESC, seq DESC LIMIT 1";
+
+/// Every event of an alias, oldest first.
+pub const ALIAS_EVENTS: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM ml_events WHERE model = ?1 AND alias = ?2 ORDER BY seq"
+);
+
+/// The aliases of a model with their versions, by alias.
+pub const ALIASES: &str = "SELECT a.alias, m.version FROM ml_model_aliases a \
+    JOIN ml_models m ON m.id = a.model_id WHERE a.name = ?1 ORDER BY a.alias";
+
+/// The aliases pointing at a model version.
+pub const VERSION_ALIASES: &str = "SELECT alias FROM ml_model_aliases WHERE model_id = \
+    (SELECT id FROM ml_models WHERE name = ?1 AND version_key = ?2) ORDER BY alias";
+
+/// The filter of the paginated listings: `?3` status (NULL: any), `?4`/`?5` a tag key and the
+/// value it must have (NULL: any).
+macro_rules! listing_filter {
+    () => {
+        "(?3 IS NULL OR status = ?3) AND (?4 IS NULL OR EXISTS \
+         (SELECT 1 FROM json_each(tags) WHERE key = ?4 AND value = ?5))"
+    };
+}
+
+/// A page of a model's versions after the version key `?2` (an empty key: from the first),
+/// filtered ([`listing_filter`]), at most `?6`.
+pub const VERSIONS_PAGE: &str = concat!(
+    "SELECT ",
+    metadata_columns!(),
+    " FROM ml_models WHERE name = ?1 AND version_key > ?2 AND ",
+    listing_filter!(),
+    " ORDER BY version_key LIMIT ?6"
+);
+
+/// A page of model names after `?1` (an empty text: from the first) with a version that passes
+/// the filter, at most `?6` (`?2` is not used: the parameters are those of [`VERSIONS_PAGE`]).
+pub const MODELS_PAGE: &str = concat!(
+    "SELECT DISTINCT name FROM ml_models WHERE name > ?1 AND ",
+    listing_filter!(),
+    " ORDER BY name LIMIT ?6"
+);
+
 /// The database's identity.
 pub const DATABASE_ID: &str = "SELECT id FROM ml_database";
 
@@ -455,6 +553,12 @@ mod tests {
             super::INSERT_PREDICTION,
             super::STORE_BASELINE,
             super::RECENT,
+            super::INSERT_EVENT,
+            super::VERSIONS_PAGE,
+            super::MODELS_PAGE,
+            super::ALIASES,
+            super::VERSION_ALIASES,
+            &super::events_query(true, true, true, true, true, true, true),
         ] {
             conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
@@ -477,6 +581,8 @@ mod tests {
             ("accuracy", super::ACCURACY, 5),
             ("baseline", super::BASELINE, 2),
             ("list models", super::LIST_MODELS, 0),
+            ("alias at", super::ALIAS_AT, 3),
+            ("alias events", super::ALIAS_EVENTS, 2),
         ];
         for (what, sql, params) in reads {
             let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -506,6 +612,9 @@ mod tests {
                     text.contains("COVERING INDEX ml_predictions_labelled"),
                     "{text}"
                 );
+            }
+            if what == "alias at" {
+                assert!(text.contains("ml_events_alias"), "{text}");
             }
             if what == "recent" || what == "scan" {
                 assert!(text.contains("ml_predictions_recent"), "{text}");

@@ -19,13 +19,15 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mlstore_core::codec::{BaselineRow, LabelColumns, MetadataRow, PredictionRow};
+use mlstore_core::codec::{BaselineRow, EventRow, LabelColumns, MetadataRow, PredictionRow};
+use mlstore_core::history::{self, NewEvent};
 use mlstore_core::monitoring::{Bucket, BucketSums, SeriesQuery, WindowRow};
 use mlstore_core::time::to_micros;
 use mlstore_core::{
     validate, Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, DatabaseId, Error,
-    Label, ModelMetadata, ModelName, ModelRegistry, OnProblem, Prediction, PredictionFilter,
-    PredictionStore, Result, ScanOptions, ScanPage, SkipReason, Skipped, Version, Window,
+    EventKind, EventPage, EventQuery, Label, ModelMetadata, ModelName, ModelPage, ModelQuery,
+    ModelRegistry, OnProblem, Prediction, PredictionFilter, PredictionStore, Result, ScanOptions,
+    ScanPage, SkipReason, Skipped, Version, VersionPage, VersionQuery, Window,
 };
 use rusqlite::types::ToSqlOutput;
 use rusqlite::{
@@ -496,6 +498,40 @@ fn check_filter_names_something(conn: &Connection, filter: &PredictionFilter) ->
     }
 }
 
+/// Runs `f` in an immediate transaction of the writer: committed when it returns `Ok`, rolled
+/// back otherwise (a change and its event are written together or not at all).
+fn in_transaction<T>(conn: &mut Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map)?;
+    let value = f(&tx)?;
+    tx.commit().map_err(map)?;
+    Ok(value)
+}
+
+/// Appends `event` to the log.
+fn record(conn: &Connection, event: &NewEvent) -> Result<()> {
+    let row = EventRow::encode(event, None);
+    execute(
+        conn,
+        sql::INSERT_EVENT,
+        params_from_iter(sql::event_params(&row)),
+    )
+    .map(drop)
+}
+
+/// Where an alias points now.
+fn current_target(conn: &Connection, name: &ModelName, alias: &Alias) -> Result<Option<Version>> {
+    query_one(
+        conn,
+        sql::RESOLVE_ALIAS,
+        params![name.as_str(), alias.as_str()],
+        |r| r.get::<_, String>(0),
+    )?
+    .map(Version::new)
+    .transpose()
+}
+
 /// NotFound for the model version unless a statement changed a row.
 fn changed_or_not_found(changed: usize, name: &ModelName, version: &Version) -> Result<()> {
     if changed == 0 {
@@ -512,18 +548,22 @@ impl ModelRegistry for SqliteStore {
 
     async fn register(&self, metadata: &ModelMetadata) -> Result<()> {
         let row = MetadataRow::encode(metadata);
+        let event = NewEvent::now(EventKind::VersionRegistered, metadata.name())
+            .version(metadata.version());
         self.write(false, |conn| {
-            execute(
-                conn,
-                sql::REGISTER,
-                params_from_iter(sql::metadata_params(&row)),
-            )
+            in_transaction(conn, |tx| {
+                execute(
+                    tx,
+                    sql::REGISTER,
+                    params_from_iter(sql::metadata_params(&row)),
+                )?;
+                record(tx, &event)
+            })
         })
         .await
         .map_err(|e| {
             e.naming_conflict(|| Error::version_exists(metadata.name(), metadata.version()))
         })
-        .map(drop)
     }
 
     async fn get(&self, name: &ModelName, version: &Version) -> Result<Option<ModelMetadata>> {
@@ -570,41 +610,74 @@ impl ModelRegistry for SqliteStore {
 
     async fn update(&self, metadata: &ModelMetadata) -> Result<()> {
         let row = MetadataRow::encode(metadata);
-        let changed = self
-            .write(false, |conn| {
+        let (name, version) = (metadata.name(), metadata.version());
+        let key = version.sort_key();
+        let event = NewEvent::now(EventKind::VersionUpdated, name).version(version);
+        self.write(false, |conn| {
+            in_transaction(conn, |tx| {
+                let old = query_one(tx, sql::GET, params![name.as_str(), key], metadata_from_row)?
+                    .transpose()?
+                    .ok_or_else(|| Error::version_not_found(name, version))?;
                 execute(
-                    conn,
+                    tx,
                     sql::UPDATE,
                     params_from_iter(sql::metadata_params(&row)),
-                )
+                )?;
+                let kept = metadata.to_builder().created_at(old.created_at()).build()?;
+                record(tx, &event.clone().fields(old.changed_fields(&kept)))
             })
-            .await?;
-        changed_or_not_found(changed, metadata.name(), metadata.version())
+        })
+        .await
     }
 
     async fn delete(&self, name: &ModelName, version: &Version) -> Result<()> {
         let key = version.sort_key();
         // The cascade deletes every prediction of the version: unbounded work.
-        let changed = self
-            .write(true, |conn| {
-                execute(conn, sql::DELETE, params![name.as_str(), key])
+        self.write(true, |conn| {
+            in_transaction(conn, |tx| {
+                let aliases =
+                    query_all(tx, sql::VERSION_ALIASES, params![name.as_str(), key], |r| {
+                        Ok(Alias::new(r.get::<_, String>(0)?))
+                    })?;
+                let changed = execute(tx, sql::DELETE, params![name.as_str(), key])?;
+                changed_or_not_found(changed, name, version)?;
+                for alias in &aliases {
+                    let removed = NewEvent::now(EventKind::AliasRemoved, name)
+                        .alias(alias, Some(version.clone()));
+                    record(tx, &removed)?;
+                }
+                record(
+                    tx,
+                    &NewEvent::now(EventKind::VersionDeleted, name).version(version),
+                )
             })
-            .await?;
-        changed_or_not_found(changed, name, version)
+        })
+        .await
     }
 
     async fn set_alias(&self, name: &ModelName, alias: &Alias, version: &Version) -> Result<()> {
         let key = version.sort_key();
-        let changed = self
-            .write(false, |conn| {
-                execute(
-                    conn,
+        self.write(false, |conn| {
+            in_transaction(conn, |tx| {
+                let previous = current_target(tx, name, alias)?;
+                let changed = execute(
+                    tx,
                     sql::SET_ALIAS,
                     params![name.as_str(), alias.as_str(), key],
+                )?;
+                changed_or_not_found(changed, name, version)?;
+                if previous.as_ref() == Some(version) {
+                    return Ok(());
+                }
+                record(
+                    tx,
+                    &NewEvent::now(EventKind::AliasSet, name)
+                        .version(version)
+                        .alias(alias, previous),
                 )
             })
-            .await?;
-        changed_or_not_found(changed, name, version)
+        })
+        .await
     }
 
     async fn resolve_alias(&self, name: &ModelName, alias: &Alias) -> Result<Option<Version>> {
@@ -622,19 +695,182 @@ impl ModelRegistry for SqliteStore {
     }
 
     async fn remove_alias(&self, name: &ModelName, alias: &Alias) -> Result<()> {
-        let changed = self
-            .write(false, |conn| {
+        self.write(false, |conn| {
+            in_transaction(conn, |tx| {
+                let previous = current_target(tx, name, alias)?
+                    .ok_or_else(|| Error::alias_not_found(name, alias))?;
                 execute(
-                    conn,
+                    tx,
                     sql::REMOVE_ALIAS,
                     params![name.as_str(), alias.as_str()],
+                )?;
+                record(
+                    tx,
+                    &NewEvent::now(EventKind::AliasRemoved, name).alias(alias, Some(previous)),
+                )
+            })
+        })
+        .await
+    }
+
+    async fn aliases(&self, name: &ModelName) -> Result<Vec<(Alias, Version)>> {
+        self.read(|conn| {
+            query_all(conn, sql::ALIASES, params![name.as_str()], |r| {
+                let alias = r.get::<_, String>(0)?;
+                let version = r.get::<_, String>(1)?;
+                Ok(Alias::new(alias).and_then(|a| Ok((a, Version::new(&version)?))))
+            })
+        })
+        .await
+    }
+
+    async fn resolve_alias_at(
+        &self,
+        name: &ModelName,
+        alias: &Alias,
+        at: mlstore_core::Timestamp,
+    ) -> Result<Option<Version>> {
+        let last = self
+            .read(|conn| {
+                query_one(
+                    conn,
+                    sql::ALIAS_AT,
+                    params![name.as_str(), alias.as_str(), to_micros(&at)],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
                 )
             })
             .await?;
-        if changed == 0 {
-            return Err(Error::alias_not_found(name, alias));
+        match last {
+            Some((kind, Some(version))) if EventKind::parse(&kind)? != EventKind::AliasRemoved => {
+                Ok(Some(Version::new(&version)?))
+            }
+            _ => Ok(None),
         }
-        Ok(())
+    }
+
+    async fn rollback_alias(&self, name: &ModelName, alias: &Alias) -> Result<Version> {
+        self.write(false, |conn| {
+            in_transaction(conn, |tx| {
+                let events = query_all(
+                    tx,
+                    sql::ALIAS_EVENTS,
+                    params![name.as_str(), alias.as_str()],
+                    |r| Ok(sql::read_event(r, 0)?.decode(BACKEND)),
+                )?;
+                let target = history::rollback_target(&events).ok_or_else(|| {
+                    Error::not_found(format!(
+                        "an earlier target of alias {alias:?} of model {name:?}"
+                    ))
+                })?;
+                let previous = current_target(tx, name, alias)?;
+                let changed = execute(
+                    tx,
+                    sql::SET_ALIAS,
+                    params![name.as_str(), alias.as_str(), target.sort_key()],
+                )?;
+                changed_or_not_found(changed, name, &target)?;
+                record(
+                    tx,
+                    &NewEvent::now(EventKind::AliasRolledBack, name)
+                        .version(&target)
+                        .alias(alias, previous),
+                )?;
+                Ok(target)
+            })
+        })
+        .await
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<EventPage> {
+        let limit = query.check()?;
+        let statement = sql::events_query(
+            query.model_name().is_some(),
+            query.alias_name().is_some(),
+            query.kind_filter().is_some(),
+            query.since_time().is_some(),
+            query.after_seq().is_some(),
+            query.before_seq().is_some(),
+            query.is_newest_first(),
+        );
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        use rusqlite::types::Value as V;
+        if let Some(m) = query.model_name() {
+            values.push(V::Text(m.as_str().to_owned()));
+        }
+        if let Some(a) = query.alias_name() {
+            values.push(V::Text(a.as_str().to_owned()));
+        }
+        if let Some(k) = query.kind_filter() {
+            values.push(V::Text(k.as_str().to_owned()));
+        }
+        if let Some(t) = query.since_time() {
+            values.push(V::Integer(to_micros(&t)));
+        }
+        for seq in [query.after_seq(), query.before_seq()]
+            .into_iter()
+            .flatten()
+        {
+            values.push(V::Integer(seq.min(i64::MAX as u64) as i64));
+        }
+        values.push(V::Integer(limit as i64));
+        let events = self
+            .read(|conn| {
+                query_all(conn, &statement, params_from_iter(values.iter()), |r| {
+                    Ok(sql::read_event(r, 0)?.decode(BACKEND))
+                })
+            })
+            .await?;
+        Ok(EventPage::new(events, limit))
+    }
+
+    async fn versions_page(&self, name: &ModelName, query: &VersionQuery) -> Result<VersionPage> {
+        let page_size = query.checked_page_size()?;
+        let after = query.cursor().map(Version::sort_key).unwrap_or_default();
+        let filter = query.list_filter();
+        let tag = filter.tag_filter();
+        let versions = self
+            .read(|conn| {
+                query_all(
+                    conn,
+                    sql::VERSIONS_PAGE,
+                    params![
+                        name.as_str(),
+                        after,
+                        filter.status_filter(),
+                        tag.map(|t| t.0),
+                        tag.map(|t| t.1),
+                        page_size as i64
+                    ],
+                    metadata_from_row,
+                )
+            })
+            .await?;
+        Ok(VersionPage::new(versions, page_size))
+    }
+
+    async fn models_page(&self, query: &ModelQuery) -> Result<ModelPage> {
+        let page_size = query.checked_page_size()?;
+        let after = query.cursor().map_or("", ModelName::as_str);
+        let filter = query.list_filter();
+        let tag = filter.tag_filter();
+        let names = self
+            .read(|conn| {
+                query_all(
+                    conn,
+                    sql::MODELS_PAGE,
+                    params![
+                        after,
+                        Option::<i64>::None,
+                        filter.status_filter(),
+                        tag.map(|t| t.0),
+                        tag.map(|t| t.1),
+                        page_size as i64
+                    ],
+                    |r| Ok(ModelName::new(r.get::<_, String>(0)?)),
+                )
+            })
+            .await?;
+        Ok(ModelPage::new(names, page_size))
     }
 }
 
@@ -1047,16 +1283,20 @@ impl PredictionStore for SqliteStore {
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
         let key = baseline.version().sort_key();
         let row = BaselineRow::encode(baseline);
-        let changed = self
-            .write(false, |conn| {
+        let event =
+            NewEvent::now(EventKind::BaselineWritten, baseline.model()).version(baseline.version());
+        self.write(false, |conn| {
+            in_transaction(conn, |tx| {
                 let params = with(
                     sql::baseline_params(&row),
                     [text(baseline.model().as_str()), blob(&key)],
                 );
-                execute(conn, sql::STORE_BASELINE, params)
+                let changed = execute(tx, sql::STORE_BASELINE, params)?;
+                changed_or_not_found(changed, baseline.model(), baseline.version())?;
+                record(tx, &event)
             })
-            .await?;
-        changed_or_not_found(changed, baseline.model(), baseline.version())
+        })
+        .await
     }
 
     async fn baseline(

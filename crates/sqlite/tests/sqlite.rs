@@ -338,3 +338,43 @@ async fn data_written_before_monitoring_reads_back_after_the_migration() {
         .unwrap();
     assert_eq!((m.accuracy, m.label_lag), (Some(0.5), None));
 }
+
+/// A change and its event are one transaction: when the event cannot be written (here a
+/// trigger refuses it, after the change itself succeeded), the change is rolled back too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_without_its_event_cannot_exist() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(SqliteConfig::file(&path)).await.unwrap();
+    let name = unique_name("atomic-events");
+    store.register(&metadata(&name, "1.0.0")).await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON ml_events \
+         BEGIN SELECT RAISE(ABORT, 'events refused'); END",
+    )
+    .unwrap();
+    let prod = mlstore_core::Alias::new("production").unwrap();
+    assert!(store.register(&metadata(&name, "2.0.0")).await.is_err());
+    assert!(store
+        .set_alias(&name, &prod, &version("1.0.0"))
+        .await
+        .is_err());
+    assert!(store.delete(&name, &version("1.0.0")).await.is_err());
+    assert_eq!(store.get(&name, &version("2.0.0")).await.unwrap(), None);
+    assert_eq!(store.resolve_alias(&name, &prod).await.unwrap(), None);
+    assert!(store.get(&name, &version("1.0.0")).await.unwrap().is_some());
+    conn.execute_batch("DROP TRIGGER refuse_events").unwrap();
+    store
+        .set_alias(&name, &prod, &version("1.0.0"))
+        .await
+        .unwrap();
+    let log = store
+        .events(&mlstore_core::EventQuery::all().model(name.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        log.events.len(),
+        2,
+        "the registration and the alias, nothing else"
+    );
+}

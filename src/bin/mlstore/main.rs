@@ -5,6 +5,7 @@
 
 mod aliases;
 mod error;
+mod history;
 mod monitoring;
 mod output;
 mod predictions;
@@ -60,6 +61,9 @@ pub(crate) struct Global {
     /// Redis key namespace of the cache [default: bound to the database's identity].
     #[arg(long, global = true, env = env::CACHE_NAMESPACE, value_name = "NAME")]
     cache_namespace: Option<String>,
+    /// Who is recorded as the actor of registry changes [default: the USER variable].
+    #[arg(long, global = true, env = env::ACTOR, value_name = "NAME")]
+    actor: Option<String>,
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -99,6 +103,11 @@ enum Command {
         after_long_help = "Example:\n  mlstore init --db sqlite://./mlstore.db"
     )]
     Init,
+    /// The registry's change log: registrations, updates, deletions, alias moves, baselines.
+    #[command(
+        after_long_help = "Examples:\n  mlstore history fraud\n  mlstore history fraud --alias production --json\n  mlstore history --since 7d --kind alias_set"
+    )]
+    History(history::HistoryArgs),
     /// Import, read, count and export predictions.
     #[command(subcommand)]
     Predictions(predictions::PredictionsCommand),
@@ -222,7 +231,21 @@ pub(crate) fn instant(
     mlstore::time::parse_instant(text, now).map_err(|e| CliError::usage(format!("{flag}: {e}")))
 }
 
+/// Runs the command, recording `--actor` (or the user) as the actor of its registry changes.
 async fn run(cli: Cli) -> Result<()> {
+    let actor = cli
+        .global
+        .actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|a| !a.is_empty());
+    match actor {
+        Some(actor) => mlstore::history::acting_as(actor, dispatch(cli)).await,
+        None => dispatch(cli).await,
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<()> {
     let g = &cli.global;
     match cli.command {
         Command::Models => registry::models(g).await,
@@ -234,6 +257,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Delete(a) => registry::delete(g, a).await,
         Command::Init => registry::init(g).await,
         Command::Alias(c) => aliases::run(g, c).await,
+        Command::History(a) => history::history(g, a).await,
         Command::Predictions(c) => predictions::run(g, c).await,
         Command::Labels(c) => predictions::labels(g, c).await,
         Command::Accuracy(a) => quality::accuracy(g, a).await,

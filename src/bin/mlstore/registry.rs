@@ -61,6 +61,21 @@ struct MetadataArgs {
     /// Environment (staging, production, ...).
     #[arg(long, value_name = "NAME")]
     environment: Option<String>,
+    /// Where the model's artifact lives (s3://bucket/fraud/1.2.0, ...).
+    #[arg(long, value_name = "URI")]
+    source: Option<String>,
+    /// The training run that produced it (a link or an id).
+    #[arg(long, value_name = "ID")]
+    run: Option<String>,
+    /// Lifecycle status (ready, staging, archived, ...) [register default: ready].
+    #[arg(long, value_name = "STATUS")]
+    status: Option<String>,
+    /// When the version was deployed: RFC 3339 or an age (2h = two hours ago).
+    #[arg(long, value_name = "T", conflicts_with = "deployed_now")]
+    deployed_at: Option<String>,
+    /// Record that the version was deployed now.
+    #[arg(long)]
+    deployed_now: bool,
 }
 
 pub(crate) fn name(text: &str) -> Result<ModelName> {
@@ -129,6 +144,21 @@ impl MetadataArgs {
         if let Some(e) = &self.environment {
             builder = builder.environment(e);
         }
+        if let Some(source) = &self.source {
+            builder = builder.source(Some(source.clone()));
+        }
+        if let Some(run) = &self.run {
+            builder = builder.run(Some(run.clone()));
+        }
+        if let Some(status) = &self.status {
+            builder = builder.status(status);
+        }
+        let now = mlstore::time::now();
+        if self.deployed_now {
+            builder = builder.deployed_at(Some(now));
+        } else if let Some(t) = &self.deployed_at {
+            builder = builder.deployed_at(Some(crate::instant("--deployed-at", t, now)?));
+        }
         Ok(builder.build()?)
     }
 }
@@ -144,6 +174,7 @@ fn show_versions(versions: &[ModelMetadata], json: bool) {
                 m.name().to_string(),
                 m.version().to_string(),
                 m.model_type().to_owned(),
+                m.status().to_owned(),
                 m.environment().unwrap_or("-").to_owned(),
                 m.created_at().to_rfc3339(),
                 m.metrics()
@@ -159,6 +190,7 @@ fn show_versions(versions: &[ModelMetadata], json: bool) {
             "MODEL",
             "VERSION",
             "TYPE",
+            "STATUS",
             "ENVIRONMENT",
             "CREATED",
             "METRICS",
@@ -178,6 +210,9 @@ fn show_one(m: &ModelMetadata, json: bool) {
         vec!["type".into(), m.model_type().to_owned()],
         vec!["description".into(), optional(m.description())],
         vec!["environment".into(), optional(m.environment())],
+        vec!["status".into(), m.status().to_owned()],
+        vec!["source".into(), optional(m.source())],
+        vec!["run".into(), optional(m.run())],
         vec!["created".into(), m.created_at().to_rfc3339()],
         vec![
             "deployed".into(),

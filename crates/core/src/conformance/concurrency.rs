@@ -81,3 +81,43 @@ pub async fn concurrent_prediction_writers_lose_nothing(store: Arc<dyn Store>) {
     expected.sort_by_key(key);
     assert_eq!(stored, expected);
 }
+
+/// Two rollbacks of one alias at once: each moves exactly one step (or one fails with
+/// NotFound when no earlier target is left); the log holds one event per successful rollback.
+pub async fn concurrent_rollbacks_each_move_one_step(store: Arc<dyn Store>) {
+    use crate::{Alias, EventKind, ModelRegistryExt};
+    let name = unique_name("rollbacks");
+    let alias = Alias::new("production").expect("valid");
+    for v in ["1.0.0", "2.0.0", "3.0.0"] {
+        store.register(&metadata(&name, v)).await.expect("register");
+        store
+            .set_alias(&name, &alias, &version(v))
+            .await
+            .expect("set");
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..2 {
+        let (store, name, alias) = (Arc::clone(&store), name.clone(), alias.clone());
+        tasks.spawn(async move { store.rollback_alias(&name, &alias).await });
+    }
+    let mut targets = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined.expect("task panicked") {
+            Ok(v) => targets.push(v),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => panic!("a concurrent rollback failed with {e}"),
+        }
+    }
+    targets.sort();
+    assert_eq!(targets, vec![version("1.0.0"), version("2.0.0")]);
+    assert_eq!(
+        store.resolve_alias(&name, &alias).await.expect("resolve"),
+        Some(version("1.0.0"))
+    );
+    let history = store.alias_history(&name, &alias).await.expect("history");
+    let rollbacks = history
+        .iter()
+        .filter(|e| e.kind == EventKind::AliasRolledBack)
+        .count();
+    assert_eq!(rollbacks, 2);
+}

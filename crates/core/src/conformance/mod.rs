@@ -23,6 +23,7 @@
 pub mod concurrency;
 pub mod fidelity;
 mod fixtures;
+pub mod history;
 pub mod monitoring;
 pub mod predictions;
 pub mod properties;
@@ -30,6 +31,7 @@ pub mod registry;
 
 pub use fidelity::{json_at_the_depth_limit_round_trips, timestamps_at_the_range_ends_round_trip};
 pub use fixtures::{at, metadata, prediction, unique_name, version};
+pub use history::*;
 pub use monitoring::*;
 pub use predictions::*;
 pub use registry::*;
@@ -65,6 +67,13 @@ macro_rules! __for_each_check {
             remove_alias_then_resolve_is_none,
             remove_missing_alias_is_not_found,
             awkward_strings_round_trip_verbatim,
+            every_change_records_one_event,
+            a_failed_change_records_no_event,
+            events_filter_and_page,
+            alias_at_a_time,
+            rollback_walks_back_one_step,
+            aliases_list_their_targets,
+            listings_page_and_filter,
             json_at_the_depth_limit_round_trips,
             timestamps_at_the_range_ends_round_trip,
             store_prediction_round_trips,
@@ -161,6 +170,12 @@ macro_rules! conformance_tests {
         async fn concurrent_registers_have_one_winner() {
             let store: ::std::sync::Arc<dyn $crate::Store> = ::std::sync::Arc::new($make);
             $crate::conformance::concurrency::concurrent_registers_have_one_winner(store).await;
+        }
+
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_rollbacks_each_move_one_step() {
+            let store: ::std::sync::Arc<dyn $crate::Store> = ::std::sync::Arc::new($make);
+            $crate::conformance::concurrency::concurrent_rollbacks_each_move_one_step(store).await;
         }
 
         #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -194,6 +194,8 @@ enum Op {
     ScanPredictions(u8, u8, u8, Range, bool, Option<(u8, u8)>),
     WindowRows(u8, u8, Option<u8>, Range),
     BucketSums(u8, u8, bool),
+    RollbackAlias(u8, u8),
+    Aliases(u8),
 }
 
 fn batch_options(skip_conflicts: bool, skip_missing: bool) -> crate::BatchOptions {
@@ -283,6 +285,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(n, v, l, r)| Op::WindowRows(n, v, l, r)),
         1 => (0u8..2, small_v, any::<bool>())
             .prop_map(|(n, v, minutes)| Op::BucketSums(n, v, minutes)),
+        2 => (n.clone(), 0u8..2).prop_map(|(a, b)| Op::RollbackAlias(a, b)),
+        1 => n.clone().prop_map(Op::Aliases),
     ]
 }
 
@@ -305,7 +309,37 @@ enum Outcome {
     Rows(Vec<RowSeen>),
     /// Bucket sums without the lag, floats to 9 decimals (sums may add in another order).
     Sums(Vec<String>),
+    Aliases(Vec<(Alias, Version)>),
+    /// The log without sequence numbers, times and actors (each store writes its own).
+    Log(Vec<LoggedEvent>),
     Failed(ErrorKind),
+}
+
+type LoggedEvent = (
+    crate::EventKind,
+    ModelName,
+    Option<Version>,
+    Option<Alias>,
+    Option<Version>,
+    Vec<String>,
+);
+
+fn log_seen(page: crate::EventPage) -> Outcome {
+    Outcome::Log(
+        page.events
+            .into_iter()
+            .map(|e| {
+                (
+                    e.kind,
+                    e.model,
+                    e.version,
+                    e.alias,
+                    e.from_version,
+                    e.fields,
+                )
+            })
+            .collect(),
+    )
 }
 
 type RowSeen = (
@@ -449,6 +483,11 @@ async fn apply(store: &dyn Store, op: &Op) -> Outcome {
             let filter = filter.within(window(None, *r)).labelled_only(*labelled);
             outcome(store.count_predictions(&filter).await, O::Count)
         }
+        Op::RollbackAlias(n, a) => outcome(
+            store.rollback_alias(&name(*n), &alias(*a)).await.map(Some),
+            O::Version,
+        ),
+        Op::Aliases(n) => outcome(store.aliases(&name(*n)).await, O::Aliases),
         Op::WindowRows(n, v, last, r) => outcome(
             store
                 .window_rows(&name(*n), &version(*v), window(*last, *r))
@@ -494,6 +533,8 @@ async fn snapshot(
     aliases: &[Alias],
 ) -> Vec<Outcome> {
     let mut seen = vec![outcome(store.list_models().await, Outcome::Names)];
+    let everything = crate::EventQuery::all().limit(MAX_RECENT_LIMIT);
+    seen.push(outcome(store.events(&everything).await, log_seen));
     for n in names {
         seen.push(outcome(store.latest(n).await, Outcome::Metadata));
         seen.push(outcome(store.versions(n).await, Outcome::MetadataList));
