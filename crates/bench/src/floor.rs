@@ -282,6 +282,32 @@ fn sqlite_run(
                 .map_err(e)?;
             std::hint::black_box(row);
         }
+        (Op::AliasAt, _) => {
+            let last: Option<(String, Option<String>)> = conn
+                .prepare_cached(sql::ALIAS_AT)
+                .map_err(e)?
+                .query_row(
+                    params![
+                        name,
+                        fx.moved_alias.as_str(),
+                        mlstore_core::time::to_micros(&fx.moved_at)
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(e)?;
+            std::hint::black_box(last);
+        }
+        (Op::History100, _) => {
+            let sql = sql::events_query(true, false, false, false, false, false, true);
+            let mut stmt = conn.prepare_cached(&sql).map_err(e)?;
+            let rows = stmt
+                .query_map(params![name, 100], |r| sql::read_event(r, 0))
+                .map_err(e)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(e)?;
+            std::hint::black_box(rows);
+        }
         (Op::AliasResolve, _) => {
             let v: Option<String> = conn
                 .prepare_cached(sql::RESOLVE_ALIAS)
@@ -512,6 +538,31 @@ async fn postgres_run(
                 .transpose()
                 .map_err(e)?;
             std::hint::black_box(row);
+        }
+        (Op::AliasAt, _) => {
+            let last: Option<(String, Option<String>)> = sqlx::query_as(sql::ALIAS_AT)
+                .bind(name)
+                .bind(fx.moved_alias.as_str())
+                .bind(fx.moved_at)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(e)?;
+            std::hint::black_box(last);
+        }
+        (Op::History100, _) => {
+            let sql = sql::events_query(true, false, false, false, false, false, true);
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(name)
+                .bind(100i64)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(e)?;
+            let rows = rows
+                .iter()
+                .map(|r| sql::read_event(r, 0))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(e)?;
+            std::hint::black_box(rows);
         }
         (Op::AliasResolve, _) => {
             let v: Option<String> = sqlx::query_scalar(sql::RESOLVE_ALIAS)

@@ -225,11 +225,15 @@ pub enum Op {
     Drift10000,
     /// 720 hourly buckets (30 days) of a version with 100,000 predictions in them.
     Series720,
+    /// Where an alias with 1,000 past moves pointed at a time in the middle of them.
+    AliasAt,
+    /// The newest 100 events of a model.
+    History100,
 }
 
 impl Op {
     /// Every operation, in report order.
-    pub const ALL: [Op; 15] = [
+    pub const ALL: [Op; 17] = [
         Op::Register,
         Op::Get,
         Op::Latest,
@@ -245,6 +249,8 @@ impl Op {
         Op::Metrics10000,
         Op::Drift10000,
         Op::Series720,
+        Op::AliasAt,
+        Op::History100,
     ];
 
     /// The stable name used in JSON output.
@@ -265,6 +271,8 @@ impl Op {
             Op::Metrics10000 => "metrics_10000",
             Op::Drift10000 => "drift_10000",
             Op::Series720 => "series_720",
+            Op::AliasAt => "alias_at",
+            Op::History100 => "history_100",
         }
     }
 
@@ -286,6 +294,8 @@ impl Op {
             Op::Metrics10000 => "Metrics (10000)",
             Op::Drift10000 => "Drift (10000)",
             Op::Series720 => "Series (720 hours)",
+            Op::AliasAt => "Alias at a time (1000 moves)",
+            Op::History100 => "History (100 events)",
         }
     }
 
@@ -306,7 +316,9 @@ impl Op {
             | Op::RecordActual
             | Op::Metrics10000
             | Op::Drift10000
-            | Op::Series720 => None,
+            | Op::Series720
+            | Op::AliasAt
+            | Op::History100 => None,
         }
     }
 
@@ -367,6 +379,10 @@ pub struct Fixture {
     pub series_version: Version,
     /// 30 days ending at a whole hour: 720 hourly buckets.
     pub series_range: (mlstore_core::Timestamp, mlstore_core::Timestamp),
+    /// The alias moved 1,000 times between the model's versions (`alias_at`).
+    pub moved_alias: Alias,
+    /// A time between its 500th and 501st moves.
+    pub moved_at: mlstore_core::Timestamp,
     counter: AtomicU64,
 }
 
@@ -445,7 +461,18 @@ impl Fixture {
         let series_version = Version::new("1.6.0")?;
         let series_range = Self::series_range();
         Self::spread(store, &model, &series_version, series_range, 0, 100_000).await?;
+        let moved_alias = Alias::new("canary")?;
+        let mut moved_at = mlstore_core::time::now();
+        for step in 0..1000u64 {
+            let target = Version::new(format!("1.{}.0", step % 10))?;
+            store.set_alias(&model, &moved_alias, &target).await?;
+            if step == 499 {
+                moved_at = mlstore_core::time::now();
+            }
+        }
         Ok(Self {
+            moved_alias,
+            moved_at,
             register_model: ModelName::new(format!("bench-register-{tag}"))?,
             label_targets: unlabelled.iter().map(Prediction::id).collect(),
             monitor_version,
@@ -581,6 +608,19 @@ impl Fixture {
                     .await
                     .map(drop)
             }
+            (Op::AliasAt, _) => store
+                .resolve_alias_at(&self.model, &self.moved_alias, self.moved_at)
+                .await
+                .map(drop),
+            (Op::History100, _) => store
+                .events(
+                    &mlstore_core::EventQuery::all()
+                        .model(self.model.clone())
+                        .newest_first(true)
+                        .limit(100),
+                )
+                .await
+                .map(drop),
             (op, input) => Err(mlstore_core::Error::invalid(
                 "input",
                 format!("{} cannot run with {input:?}", op.name()),

@@ -100,6 +100,8 @@ fn target(combo: Combo, op: Op, floor_p50: Option<f64>) -> Option<(f64, String)>
         Backend::Sqlite => {
             let us = match op {
                 Op::Get | Op::Latest | Op::BaselineRead | Op::AliasResolve => 8.0,
+                Op::AliasAt => 10.0,
+                Op::History100 => 150.0,
                 Op::Register | Op::Store1 | Op::BaselineWrite | Op::RecordActual => 30.0,
                 Op::Versions10 => 25.0,
                 Op::Store100 => 350.0,
