@@ -299,7 +299,7 @@ fn sqlite_run(
             std::hint::black_box(last);
         }
         (Op::History100, _) => {
-            let sql = sql::events_query(true, false, false, false, false, false, true);
+            let sql = sql::events_query(&fx.history_query());
             let mut stmt = conn.prepare_cached(&sql).map_err(e)?;
             let rows = stmt
                 .query_map(params![name, 100], |r| sql::read_event(r, 0))
@@ -550,7 +550,7 @@ async fn postgres_run(
             std::hint::black_box(last);
         }
         (Op::History100, _) => {
-            let sql = sql::events_query(true, false, false, false, false, false, true);
+            let sql = sql::events_query(&fx.history_query());
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(name)
                 .bind(100i64)

@@ -523,6 +523,14 @@ impl Fixture {
         Ok(())
     }
 
+    /// The query of `history_100`: the newest 100 events of the model.
+    pub fn history_query(&self) -> mlstore_core::EventQuery {
+        mlstore_core::EventQuery::all()
+            .model(self.model.clone())
+            .newest_first(true)
+            .limit(100)
+    }
+
     /// Builds the input of run `i` of `op` (outside the timed section).
     pub fn input(&self, op: Op) -> Input {
         let i = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -612,15 +620,7 @@ impl Fixture {
                 .resolve_alias_at(&self.model, &self.moved_alias, self.moved_at)
                 .await
                 .map(drop),
-            (Op::History100, _) => store
-                .events(
-                    &mlstore_core::EventQuery::all()
-                        .model(self.model.clone())
-                        .newest_first(true)
-                        .limit(100),
-                )
-                .await
-                .map(drop),
+            (Op::History100, _) => store.events(&self.history_query()).await.map(drop),
             (op, input) => Err(mlstore_core::Error::invalid(
                 "input",
                 format!("{} cannot run with {input:?}", op.name()),

@@ -356,6 +356,66 @@ impl EventQuery {
     }
 }
 
+/// A value an [`EventQuery`] filter compares a column with (see [`EventQuery::sql_filters`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum FilterValue<'a> {
+    /// Text: a model name, an alias, an event kind.
+    Text(&'a str),
+    /// A time.
+    Time(Timestamp),
+    /// A sequence number.
+    Seq(i64),
+}
+
+impl EventQuery {
+    /// The filters that are set, for SQL backends, in the order their parameters are bound:
+    /// each a condition on a column of the events table, to be followed by a placeholder
+    /// (`"model ="`, `"at >="`, `"seq >"`, ...), and the value to bind.
+    pub fn sql_filters(&self) -> Vec<(&'static str, FilterValue<'_>)> {
+        let mut filters = Vec::new();
+        if let Some(m) = &self.model {
+            filters.push(("model =", FilterValue::Text(m.as_str())));
+        }
+        if let Some(a) = &self.alias {
+            filters.push(("alias =", FilterValue::Text(a.as_str())));
+        }
+        if let Some(k) = self.kind {
+            filters.push(("kind =", FilterValue::Text(k.as_str())));
+        }
+        if let Some(t) = self.since {
+            filters.push(("at >=", FilterValue::Time(t)));
+        }
+        let seq = |s: u64| FilterValue::Seq(i64::try_from(s).unwrap_or(i64::MAX));
+        if let Some(s) = self.after {
+            filters.push(("seq >", seq(s)));
+        }
+        if let Some(s) = self.before {
+            filters.push(("seq <", seq(s)));
+        }
+        filters
+    }
+
+    /// The statement of a page of events for SQL backends: `columns` of the events table with
+    /// the [`EventQuery::sql_filters`] conditions, ordered by sequence number, the limit as the
+    /// last parameter; `placeholder(n)` writes parameter `n` (from 1) in the backend's dialect.
+    /// Each combination of filters is its own statement, so that the planner picks the index
+    /// that serves it.
+    pub fn sql_statement(&self, columns: &str, placeholder: impl Fn(usize) -> String) -> String {
+        let filters = self.sql_filters();
+        let mut sql = format!("SELECT {columns} FROM ml_events WHERE 1 = 1");
+        for (n, (condition, _)) in filters.iter().enumerate() {
+            sql.push_str(&format!(" AND {condition} {}", placeholder(n + 1)));
+        }
+        sql.push_str(&format!(
+            " ORDER BY seq {} LIMIT {}",
+            if self.newest_first { "DESC" } else { "ASC" },
+            placeholder(filters.len() + 1)
+        ));
+        sql
+    }
+}
+
 /// A page of events and the cursor of the next one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventPage {

@@ -164,37 +164,9 @@ pub const INSERT_EVENTS: &str = concat!(
     $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])"
 );
 
-/// The query of a page of events with the filters that are set (each a parameter, in the order
-/// model, alias, kind, since, after, before, then the limit), oldest or newest first.
-pub fn events_query(
-    model: bool,
-    alias: bool,
-    kind: bool,
-    since: bool,
-    after: bool,
-    before: bool,
-    newest_first: bool,
-) -> String {
-    let mut sql = format!("SELECT {} FROM ml_events WHERE true", event_columns!());
-    let mut n = 0;
-    let mut filter = |on: bool, condition: &str| {
-        if on {
-            n += 1;
-            sql.push_str(&format!(" AND {condition} ${n}"));
-        }
-    };
-    filter(model, "model =");
-    filter(alias, "alias =");
-    filter(kind, "kind =");
-    filter(since, "at >=");
-    filter(after, "seq >");
-    filter(before, "seq <");
-    sql.push_str(&format!(
-        " ORDER BY seq {} LIMIT ${}",
-        if newest_first { "DESC" } else { "ASC" },
-        n + 1
-    ));
-    sql
+/// The statement of a page of events ([`mlstore_core::EventQuery::sql_statement`]).
+pub fn events_query(query: &mlstore_core::EventQuery) -> String {
+    query.sql_statement(event_columns!(), |n| format!("${n}"))
 }
 
 /// The last event of an alias at or before `$3`: its kind and version.

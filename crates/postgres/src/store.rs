@@ -590,33 +590,15 @@ impl ModelRegistry for PostgresStore {
 
     async fn events(&self, query: &EventQuery) -> Result<EventPage> {
         let limit = query.check()?;
-        let statement = sql::events_query(
-            query.model_name().is_some(),
-            query.alias_name().is_some(),
-            query.kind_filter().is_some(),
-            query.since_time().is_some(),
-            query.after_seq().is_some(),
-            query.before_seq().is_some(),
-            query.is_newest_first(),
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(statement));
-        if let Some(m) = query.model_name() {
-            q = q.bind(m.as_str().to_owned());
-        }
-        if let Some(a) = query.alias_name() {
-            q = q.bind(a.as_str().to_owned());
-        }
-        if let Some(k) = query.kind_filter() {
-            q = q.bind(k.as_str());
-        }
-        if let Some(t) = query.since_time() {
-            q = q.bind(t);
-        }
-        for seq in [query.after_seq(), query.before_seq()]
-            .into_iter()
-            .flatten()
-        {
-            q = q.bind(seq.min(i64::MAX as u64) as i64);
+        use mlstore_core::history::FilterValue;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql::events_query(query)));
+        for (_, value) in query.sql_filters() {
+            q = match value {
+                FilterValue::Text(t) => q.bind(t.to_owned()),
+                FilterValue::Time(t) => q.bind(t),
+                FilterValue::Seq(n) => q.bind(n),
+                _ => q.bind(Option::<String>::None),
+            };
         }
         let rows = run!(self, c => q.bind(limit as i64).fetch_all(c)).map_err(|e| self.map(e))?;
         let events = rows

@@ -455,38 +455,9 @@ pub const INSERT_EVENT: &str = concat!(
     ")"
 );
 
-/// The query of a page of events with the filters that are set (each a parameter, in the order
-/// model, alias, kind, since, after, before, then the limit), oldest or newest first. Each
-/// combination is its own statement, so that SQLite picks the index that serves it.
-pub fn events_query(
-    model: bool,
-    alias: bool,
-    kind: bool,
-    since: bool,
-    after: bool,
-    before: bool,
-    newest_first: bool,
-) -> String {
-    let mut sql = format!("SELECT {} FROM ml_events WHERE 1 = 1", event_columns!());
-    let mut n = 0;
-    let mut filter = |on: bool, condition: &str| {
-        if on {
-            n += 1;
-            sql.push_str(&format!(" AND {condition} ?{n}"));
-        }
-    };
-    filter(model, "model =");
-    filter(alias, "alias =");
-    filter(kind, "kind =");
-    filter(since, "at >=");
-    filter(after, "seq >");
-    filter(before, "seq <");
-    sql.push_str(&format!(
-        " ORDER BY seq {} LIMIT ?{}",
-        if newest_first { "DESC" } else { "ASC" },
-        n + 1
-    ));
-    sql
+/// The statement of a page of events ([`mlstore_core::EventQuery::sql_statement`]).
+pub fn events_query(query: &mlstore_core::EventQuery) -> String {
+    query.sql_statement(event_columns!(), |n| format!("?{n}"))
 }
 
 /// The last event of an alias at or before `?3`: its kind and version.
@@ -518,7 +489,7 @@ macro_rules! listing_filter {
 }
 
 /// A page of a model's versions after the version key `?2` (an empty key: from the first),
-/// filtered ([`listing_filter`]), at most `?6`.
+/// filtered by status and tag (the `listing_filter!` macro), at most `?6`.
 pub const VERSIONS_PAGE: &str = concat!(
     "SELECT ",
     metadata_columns!(),
@@ -558,7 +529,15 @@ mod tests {
             super::MODELS_PAGE,
             super::ALIASES,
             super::VERSION_ALIASES,
-            &super::events_query(true, true, true, true, true, true, true),
+            &super::events_query(
+                &mlstore_core::EventQuery::all()
+                    .model(mlstore_core::ModelName::new("m").unwrap())
+                    .alias(mlstore_core::Alias::new("a").unwrap())
+                    .kind(mlstore_core::EventKind::AliasSet)
+                    .since(mlstore_core::time::MIN)
+                    .after(1)
+                    .before(9),
+            ),
         ] {
             conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         }

@@ -783,35 +783,19 @@ impl ModelRegistry for SqliteStore {
 
     async fn events(&self, query: &EventQuery) -> Result<EventPage> {
         let limit = query.check()?;
-        let statement = sql::events_query(
-            query.model_name().is_some(),
-            query.alias_name().is_some(),
-            query.kind_filter().is_some(),
-            query.since_time().is_some(),
-            query.after_seq().is_some(),
-            query.before_seq().is_some(),
-            query.is_newest_first(),
-        );
-        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        let statement = sql::events_query(query);
+        use mlstore_core::history::FilterValue;
         use rusqlite::types::Value as V;
-        if let Some(m) = query.model_name() {
-            values.push(V::Text(m.as_str().to_owned()));
-        }
-        if let Some(a) = query.alias_name() {
-            values.push(V::Text(a.as_str().to_owned()));
-        }
-        if let Some(k) = query.kind_filter() {
-            values.push(V::Text(k.as_str().to_owned()));
-        }
-        if let Some(t) = query.since_time() {
-            values.push(V::Integer(to_micros(&t)));
-        }
-        for seq in [query.after_seq(), query.before_seq()]
+        let mut values: Vec<V> = query
+            .sql_filters()
             .into_iter()
-            .flatten()
-        {
-            values.push(V::Integer(seq.min(i64::MAX as u64) as i64));
-        }
+            .map(|(_, value)| match value {
+                FilterValue::Text(t) => V::Text(t.to_owned()),
+                FilterValue::Time(t) => V::Integer(to_micros(&t)),
+                FilterValue::Seq(n) => V::Integer(n),
+                _ => V::Null,
+            })
+            .collect();
         values.push(V::Integer(limit as i64));
         let events = self
             .read(|conn| {
