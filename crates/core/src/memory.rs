@@ -8,7 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::history::{self, Event, EventKind, EventPage, EventQuery, NewEvent};
-use crate::monitoring::{Bucket, BucketSums, SeriesQuery, WindowRow};
+use crate::monitoring::{BucketSums, SeriesQuery, WindowRow};
 use crate::{ModelPage, ModelQuery, VersionPage, VersionQuery};
 
 use crate::{
@@ -627,10 +627,7 @@ impl PredictionStore for MemoryStore {
         query: &SeriesQuery,
     ) -> Result<Vec<BucketSums>> {
         let (_, start, end) = query.buckets()?;
-        let unit = match query.bucket() {
-            Bucket::Minute => Bucket::Minute,
-            _ => Bucket::Hour,
-        };
+        let unit = query.sums_bucket();
         let state = self.read();
         state.require_version(model, version)?;
         let mut sums: BTreeMap<crate::Timestamp, BucketSums> = BTreeMap::new();

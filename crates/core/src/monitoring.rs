@@ -471,6 +471,17 @@ impl SeriesQuery {
         self.bucket
     }
 
+    /// The width of the sums a store reads for this series
+    /// ([`bucket_sums`](crate::PredictionStore::bucket_sums)): minutes for a minute series
+    /// (read from the predictions), hours for every wider bucket (the per-hour sums kept on
+    /// write).
+    pub fn sums_bucket(&self) -> Bucket {
+        match self.bucket {
+            Bucket::Minute => Bucket::Minute,
+            _ => Bucket::Hour,
+        }
+    }
+
     /// The bucket starts the series covers, and its range widened to whole buckets.
     ///
     /// # Errors

@@ -954,15 +954,8 @@ impl PredictionStore for PostgresStore {
             .bind(bounds.sql_limit())
             .fetch_all(c))
         .map_err(|e| self.map(e))?;
-        if rows.is_empty() {
-            let id: Option<i64> = run!(self, c => sqlx::query_scalar(sql::MODEL_ID)
-                .bind(model.as_str())
-                .bind(&key)
-                .fetch_optional(c))
-            .map_err(|e| self.map(e))?;
-            if id.is_none() {
-                return Err(Error::version_not_found(model, version));
-            }
+        if rows.is_empty() && !self.version_exists(model, &key).await? {
+            return Err(Error::version_not_found(model, version));
         }
         rows.iter()
             .map(|r| {
@@ -1063,7 +1056,7 @@ impl PredictionStore for PostgresStore {
         query: &SeriesQuery,
     ) -> Result<Vec<BucketSums>> {
         let (_, start, end) = query.buckets()?;
-        let statement = match query.bucket() {
+        let statement = match query.sums_bucket() {
             Bucket::Minute => sql::MINUTE_SUMS,
             _ => sql::HOUR_SUMS,
         };

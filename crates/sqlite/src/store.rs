@@ -1225,7 +1225,7 @@ impl PredictionStore for SqliteStore {
         query: &SeriesQuery,
     ) -> Result<Vec<BucketSums>> {
         let (_, start, end) = query.buckets()?;
-        let statement = match query.bucket() {
+        let statement = match query.sums_bucket() {
             Bucket::Minute => sql::MINUTE_SUMS,
             _ => sql::HOUR_SUMS,
         };
