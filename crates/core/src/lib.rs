@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms)]
 
+pub mod batcher;
 pub mod codec;
 pub mod env;
 mod error;
