@@ -11,6 +11,7 @@
 
 #![deny(missing_docs)]
 
+pub mod clients;
 pub mod floor;
 pub mod measure;
 pub mod plot;

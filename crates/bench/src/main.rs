@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mlstore_bench::floor::{encode, Floor, RedisFloor};
 use mlstore_bench::measure::{measure, peak_rss_bytes, Budget, Summary};
@@ -26,6 +26,10 @@ usage: cargo run --release -p mlstore-bench -- [OPTIONS]
   --postgres URL    use this PostgreSQL (rows go under bench-* names: use a scratch database)
   --redis URL       use this Redis (keys go under a namespace of their own)
   --scale           grow the data (1,000,000 predictions, 1,000 versions) and measure again
+  --clients [LIST]  also run every operation with N concurrent clients on one store handle,
+                    for each N of LIST (default 1,8,64), on each backend without cache, and
+                    single predictions through a PredictionBatcher; with --all, PostgreSQL for
+                    this part is a second throwaway server with fsync and synchronous commit on
   --quick           a smoke run: a few runs of everything (numbers are not meaningful)
   --json FILE       write every figure to FILE as JSON
   --plot FILE.svg   draw p50 per operation per combination (log scale)
@@ -38,6 +42,7 @@ struct Args {
     postgres: Option<String>,
     redis: Option<String>,
     scale: bool,
+    clients: Vec<usize>,
     quick: bool,
     json: Option<PathBuf>,
     plot: Option<PathBuf>,
@@ -45,8 +50,23 @@ struct Args {
 
 fn parse_args() -> std::result::Result<Option<Args>, String> {
     let mut args = Args::default();
-    let mut it = std::env::args().skip(1);
+    let mut it = std::env::args().skip(1).peekable();
     while let Some(arg) = it.next() {
+        if arg == "--clients" {
+            args.clients = match it.next_if(|next| !next.starts_with("--")) {
+                None => vec![1, 8, 64],
+                Some(list) => list
+                    .split(',')
+                    .map(|n| match n.trim().parse::<usize>() {
+                        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+                        _ => Err(format!(
+                            "--clients takes numbers from 1 to 1024, comma-separated, not {n:?}"
+                        )),
+                    })
+                    .collect::<std::result::Result<_, _>>()?,
+            };
+            continue;
+        }
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         match arg.as_str() {
             "-h" | "--help" => return Ok(None),
@@ -435,6 +455,190 @@ async fn scale(
     Ok(rows)
 }
 
+/// `--clients`: one row per operation (and one for `store_1` through a batcher), one cell per
+/// number of clients.
+struct ClientsRow {
+    backend: Backend,
+    label: String,
+    op: Op,
+    batcher: bool,
+    cells: Vec<mlstore_bench::clients::Cell>,
+}
+
+async fn clients_sweep(
+    backend: Backend,
+    servers: &Servers,
+    clients: &[usize],
+    quick: bool,
+    run_tag: &str,
+) -> Result<Vec<ClientsRow>> {
+    use mlstore_bench::clients::{run as run_clients, Via};
+    use mlstore_core::batcher::{BatcherConfig, PredictionBatcher};
+    let (warmup, duration) = if quick {
+        (Duration::from_millis(10), Duration::from_millis(50))
+    } else {
+        (Duration::from_millis(200), Duration::from_secs(1))
+    };
+    let target = Target::build(
+        Combo {
+            backend,
+            cache: Cache::None,
+        },
+        servers,
+    )
+    .await?;
+    let store = Arc::clone(&target.store);
+    let fixture = Arc::new(
+        Fixture::create(
+            store.as_ref(),
+            &format!("{run_tag}-clients-{}", backend.name()),
+        )
+        .await?,
+    );
+    let mut progress = Progress::new((Op::ALL.len() + 1) * clients.len());
+    let mut rows = Vec::new();
+    for op in Op::ALL {
+        let mut cells = Vec::new();
+        for &n in clients {
+            progress.step(&format!("{} {}: {n} clients", backend.name(), op.label()));
+            cells.push(
+                run_clients(
+                    store.clone(),
+                    fixture.clone(),
+                    op,
+                    Via::Store,
+                    n,
+                    warmup,
+                    duration,
+                )
+                .await,
+            );
+        }
+        rows.push(ClientsRow {
+            backend,
+            label: op.label().to_string(),
+            op,
+            batcher: false,
+            cells,
+        });
+    }
+    let mut cells = Vec::new();
+    for &n in clients {
+        progress.step(&format!(
+            "{} store 1 through a batcher: {n} clients",
+            backend.name()
+        ));
+        let batcher = Arc::new(PredictionBatcher::new(
+            store.clone(),
+            BatcherConfig::default(),
+        )?);
+        cells.push(
+            run_clients(
+                store.clone(),
+                fixture.clone(),
+                Op::Store1,
+                Via::Batcher(batcher.clone()),
+                n,
+                warmup,
+                duration,
+            )
+            .await,
+        );
+        batcher.close().await;
+    }
+    rows.push(ClientsRow {
+        backend,
+        label: "Store 1 via batcher".into(),
+        op: Op::Store1,
+        batcher: true,
+        cells,
+    });
+    progress.finish();
+    Ok(rows)
+}
+
+/// What the PostgreSQL server of a URL does on commit, for the report's header.
+async fn commit_settings(url: &str) -> String {
+    use sqlx::Connection;
+    let settings = async {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        let fsync: String = sqlx::query_scalar("SHOW fsync")
+            .fetch_one(&mut conn)
+            .await?;
+        let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
+            .fetch_one(&mut conn)
+            .await?;
+        Ok::<_, sqlx::Error>(format!("fsync={fsync}, synchronous_commit={sync}"))
+    };
+    settings
+        .await
+        .unwrap_or_else(|e| format!("settings unknown: {e}"))
+}
+
+fn print_clients(backend: Backend, clients: &[usize], rows: &[&ClientsRow]) {
+    println!(
+        "\n### {} with concurrent clients (one store handle, no cache)\n",
+        backend.name()
+    );
+    let mut header = vec!["Operation".to_string()];
+    for n in clients {
+        header.push(format!("{n}: ops/s"));
+        header.push(format!("{n}: p50"));
+        header.push(format!("{n}: p99"));
+    }
+    header.push("Errors".into());
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut line = vec![r.label.clone()];
+            for c in &r.cells {
+                line.push(thousands(c.ops_per_s));
+                line.push(us(c.latency.p50_us));
+                line.push(us(c.latency.p99_us));
+            }
+            let errors: u64 = r.cells.iter().map(|c| c.errors).sum();
+            line.push(match r.cells.iter().find_map(|c| c.first_error.clone()) {
+                Some(first) => format!("{errors}: {first}"),
+                None => "0".into(),
+            });
+            line
+        })
+        .collect();
+    let refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    table(&refs, &body);
+    let at = |row: &ClientsRow, n: usize| {
+        row.cells
+            .iter()
+            .find(|c| c.clients == n)
+            .map(|c| c.ops_per_s)
+    };
+    if backend == Backend::Sqlite && clients.contains(&1) && clients.contains(&8) {
+        let reads: Vec<String> = rows
+            .iter()
+            .filter(|r| !r.batcher && !r.op.is_write())
+            .filter_map(|r| Some(format!("{} {:.2}×", r.op.name(), at(r, 8)? / at(r, 1)?)))
+            .collect();
+        println!(
+            "\nReads, 8 clients against 1 (target ≥ 1.5×): {}",
+            reads.join(", ")
+        );
+    }
+    let most = clients.iter().copied().max().unwrap_or(1);
+    let direct = rows.iter().find(|r| !r.batcher && r.op == Op::Store1);
+    let batched = rows.iter().find(|r| r.batcher);
+    if let (Some(direct), Some(batched)) = (direct, batched) {
+        if let (Some(d), Some(b)) = (at(direct, most), at(batched, most)) {
+            println!(
+                "Single predictions, {most} producers: {}/s through the batcher against {}/s \
+                 calling store_prediction: {:.1}×",
+                thousands(b),
+                thousands(d),
+                b / d
+            );
+        }
+    }
+}
+
 async fn measure_op(
     store: &dyn Store,
     fixture: &Fixture,
@@ -584,6 +788,49 @@ async fn run(args: Args) -> Result<()> {
         );
     }
 
+    let mut clients_rows = Vec::new();
+    if !args.clients.is_empty() {
+        // Commit cost decides what batching gains: with --all, the sweep's PostgreSQL is a
+        // server that flushes its WAL on every commit, as production servers do.
+        let mut durable_pg = None;
+        let mut sweep_servers = Servers {
+            postgres: servers.postgres.clone(),
+            redis: None,
+        };
+        if args.all && args.postgres.is_none() {
+            eprintln!("starting a throwaway PostgreSQL with fsync and synchronous commit on...");
+            let server = mlstore_testkit::PostgresServer::start_durable()
+                .map_err(|e| mlstore_core::Error::configuration(e.to_string()))?;
+            sweep_servers.postgres = Some(
+                server
+                    .create_database()
+                    .await
+                    .map_err(|e| mlstore_core::Error::configuration(e.to_string()))?,
+            );
+            durable_pg = Some(server);
+        }
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            let Some(url) = (match backend {
+                Backend::Sqlite => Some(String::new()),
+                Backend::Postgres => sweep_servers.postgres.clone(),
+            }) else {
+                continue;
+            };
+            let rows =
+                clients_sweep(backend, &sweep_servers, &args.clients, args.quick, &run_tag).await?;
+            if backend == Backend::Postgres {
+                println!(
+                    "\nPostgreSQL of the concurrent runs: {} (pool of 16 connections)",
+                    commit_settings(&url).await
+                );
+            }
+            let refs: Vec<&ClientsRow> = rows.iter().collect();
+            print_clients(backend, &args.clients, &refs);
+            clients_rows.extend(rows);
+        }
+        drop(durable_pg);
+    }
+
     let peak = peak_rss_bytes();
     println!(
         "\nPeak memory (RSS) of the benchmark process: {}",
@@ -618,8 +865,27 @@ async fn run(args: Args) -> Result<()> {
             .iter()
             .map(|r| json!({"backend": r.backend.name(), "op": r.op.name(), "small_p50_us": r.small.p50_us, "large_p50_us": r.large.p50_us}))
             .collect();
+        let clients: Vec<_> = clients_rows
+            .iter()
+            .flat_map(|r| {
+                r.cells.iter().map(move |c| {
+                    json!({
+                        "backend": r.backend.name(),
+                        "op": r.op.name(),
+                        "through_batcher": r.batcher,
+                        "clients": c.clients,
+                        "ops_per_s": c.ops_per_s,
+                        "p50_us": c.latency.p50_us,
+                        "p99_us": c.latency.p99_us,
+                        "errors": c.errors,
+                        "first_error": c.first_error,
+                    })
+                })
+            })
+            .collect();
         let doc = json!({
             "quick": args.quick,
+            "clients": clients,
             "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
             "results": results,
             "scale": scale,

@@ -1,0 +1,116 @@
+//! `--clients`: an operation run by N concurrent tasks on one store handle, and single
+//! predictions stored through a [`PredictionBatcher`] by N producers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mlstore_core::batcher::PredictionBatcher;
+use mlstore_core::Store;
+
+use crate::measure::Summary;
+use crate::{Fixture, Input, Op};
+
+/// What the report measures with N clients: an operation called on the store, or `store_1`
+/// handed to a batcher.
+#[derive(Clone)]
+pub enum Via {
+    /// Each client calls the store.
+    Store,
+    /// Each client hands its prediction to this batcher and awaits its result.
+    Batcher(Arc<PredictionBatcher>),
+}
+
+/// N clients running one operation for a while.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Calls completed per second, all clients together.
+    pub ops_per_s: f64,
+    /// Latency of one call, as each client saw it.
+    pub latency: Summary,
+    /// Calls that failed.
+    pub errors: u64,
+    /// The first failure, for the report.
+    pub first_error: Option<String>,
+}
+
+/// Runs `op` from `clients` tasks on `store` for `warmup` (not counted) and then `duration`.
+pub async fn run(
+    store: Arc<dyn Store>,
+    fixture: Arc<Fixture>,
+    op: Op,
+    via: Via,
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Cell {
+    let started = Instant::now();
+    let counting_from = started + warmup;
+    let deadline = counting_from + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (store, fixture, via) = (store.clone(), fixture.clone(), via.clone());
+            tokio::spawn(async move {
+                let mut samples = Vec::with_capacity(1024);
+                let mut errors = 0u64;
+                let mut first_error = None;
+                loop {
+                    let input = fixture.input(op);
+                    let start = Instant::now();
+                    if start >= deadline {
+                        break;
+                    }
+                    let result = match (&via, &input) {
+                        (Via::Batcher(batcher), Input::Prediction(p)) => {
+                            batcher.store((**p).clone()).await
+                        }
+                        _ => fixture.run(store.as_ref(), op, &input).await,
+                    };
+                    if start < counting_from {
+                        continue;
+                    }
+                    samples.push(start.elapsed());
+                    if let Err(e) = result {
+                        errors += 1;
+                        first_error.get_or_insert_with(|| e.to_string());
+                    }
+                }
+                (samples, errors, first_error)
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    let mut errors = 0;
+    let mut first_error = None;
+    for task in tasks {
+        match task.await {
+            Ok((s, e, first)) => {
+                samples.extend(s);
+                errors += e;
+                if first_error.is_none() {
+                    first_error = first;
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert_with(|| format!("a client task failed: {e}"));
+            }
+        }
+    }
+    // Calls still running at the deadline finish after it: count the time they took.
+    let counted = Instant::now().saturating_duration_since(counting_from);
+    let ops_per_s = samples.len() as f64 / counted.as_secs_f64().max(f64::MIN_POSITIVE);
+    let latency = if samples.is_empty() {
+        Summary::of(vec![Duration::ZERO])
+    } else {
+        Summary::of(samples)
+    };
+    Cell {
+        clients,
+        ops_per_s,
+        latency,
+        errors,
+        first_error,
+    }
+}
