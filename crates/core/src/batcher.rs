@@ -13,11 +13,13 @@
 //! One worker task takes what is queued, up to [`BatcherConfig::max_batch`] items, waits up to
 //! [`BatcherConfig::max_delay`] for more when the batch is not full (no wait by default: the
 //! items that arrive while a write runs form the next batch, which is what group commit needs),
-//! and writes the predictions with [`PredictionStore::store_predictions_with`] and the labels with
+//! starts its write (up to [`BatcherConfig::max_in_flight`] writes run at once, so a batch
+//! formed during a commit does not wait for it) and writes the predictions with [`PredictionStore::store_predictions_with`] and the labels with
 //! [`PredictionStore::record_actuals_with`], skipping and reporting what cannot be stored so that
-//! one bad item fails alone. Predictions of a batch are written before its labels, so a label
-//! queued after its prediction finds it. An id queued twice is written by two successive
-//! batches, in the order it was queued.
+//! one bad item fails alone. Predictions of a batch are written before its labels, and an item
+//! whose id is in a write still running waits for that write (with every item queued after
+//! it), so a label queued after its prediction finds it, and an id queued twice is written
+//! twice, in the order it was queued.
 //!
 //! # Results and guarantees
 //! - [`store`](PredictionBatcher::store) and [`record`](PredictionBatcher::record) return when
@@ -68,13 +70,14 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::limits::MAX_BATCH_LEN;
@@ -92,11 +95,13 @@ const NAME: &str = "batcher";
 /// | `max_batch` | 1,000 | items per write, at most [`MAX_BATCH_LEN`] |
 /// | `max_delay` | 0 | how long a batch that is not full waits for more items |
 /// | `queue` | 10,000 | items accepted and not yet written, at most |
+/// | `max_in_flight` | 4 | writes running at once |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatcherConfig {
     max_batch: usize,
     max_delay: Duration,
     queue: usize,
+    max_in_flight: usize,
 }
 
 impl Default for BatcherConfig {
@@ -105,6 +110,7 @@ impl Default for BatcherConfig {
             max_batch: 1_000,
             max_delay: Duration::ZERO,
             queue: 10_000,
+            max_in_flight: 4,
         }
     }
 }
@@ -153,6 +159,29 @@ impl BatcherConfig {
         }
         self.queue = queue;
         Ok(self)
+    }
+
+    /// Writes running at once (default 4). While one batch commits, the items that arrived
+    /// meanwhile form the next and start writing at once, so producers woken by a commit do
+    /// not wait for the following one. Writes that share an id never run together: an id's
+    /// writes commit in the order they were queued, and a label after its prediction.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] (field `max_in_flight`) for 0 or more than 64.
+    pub fn with_max_in_flight(mut self, max_in_flight: usize) -> Result<Self> {
+        if !(1..=64).contains(&max_in_flight) {
+            return Err(Error::invalid(
+                "max_in_flight",
+                format!("must be between 1 and 64, not {max_in_flight}"),
+            ));
+        }
+        self.max_in_flight = max_in_flight;
+        Ok(self)
+    }
+
+    /// See [`with_max_in_flight`](Self::with_max_in_flight).
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
     }
 
     /// See [`with_max_batch`](Self::with_max_batch).
@@ -264,7 +293,10 @@ impl PredictionBatcher {
             counters: counters.clone(),
             max_batch: config.max_batch,
             max_delay: config.max_delay,
-            carried: Vec::new(),
+            max_in_flight: config.max_in_flight,
+            carried: VecDeque::new(),
+            busy: HashMap::new(),
+            drained: false,
         };
         let worker = runtime.spawn(worker.run());
         Ok(Self {
@@ -431,23 +463,78 @@ struct Worker<S: ?Sized> {
     counters: Arc<Counters>,
     max_batch: usize,
     max_delay: Duration,
-    /// Items taken from the queue that wait for the next batch (an id already in the batch).
-    carried: Vec<Item>,
+    max_in_flight: usize,
+    /// Items taken from the queue that wait for a later batch: their id is in the batch being
+    /// formed or in a write still running.
+    carried: VecDeque<Item>,
+    /// Ids of the writes still running, with how many items of each.
+    busy: HashMap<Uuid, usize>,
+    /// The queue is closed and empty: no item will come.
+    drained: bool,
 }
 
-impl<S: PredictionStore + ?Sized> Worker<S> {
+impl<S: PredictionStore + ?Sized + 'static> Worker<S> {
     async fn run(mut self) {
+        let mut writes: JoinSet<()> = JoinSet::new();
+        // The ids of each running write, by task.
+        let mut running: HashMap<tokio::task::Id, Vec<Uuid>> = HashMap::new();
         loop {
+            while let Some(done) = writes.try_join_next_with_id() {
+                self.release(&mut running, done);
+            }
+            if writes.len() >= self.max_in_flight {
+                if let Some(done) = writes.join_next_with_id().await {
+                    self.release(&mut running, done);
+                }
+                continue;
+            }
             let batch = self.next_batch().await;
             if batch.is_empty() {
-                return;
+                // Nothing can start now: the carried items wait for a running write, or the
+                // queue is closed and drained.
+                match writes.join_next_with_id().await {
+                    Some(done) => self.release(&mut running, done),
+                    None if self.drained && self.carried.is_empty() => return,
+                    None => {}
+                }
+                continue;
             }
-            self.write(batch).await;
+            let ids: Vec<Uuid> = batch.iter().filter_map(Item::id).collect();
+            for id in &ids {
+                *self.busy.entry(*id).or_default() += 1;
+            }
+            let (store, counters) = (self.store.clone(), self.counters.clone());
+            let task = writes.spawn(async move { write(store.as_ref(), &counters, batch).await });
+            running.insert(task.id(), ids);
         }
     }
 
-    /// The next batch: carried items first, then what is queued, waiting for the first item and
-    /// up to `max_delay` for more. Empty when the queue is closed and drained.
+    /// Forgets the ids of a finished write, whether it returned or panicked.
+    fn release(
+        &mut self,
+        running: &mut HashMap<tokio::task::Id, Vec<Uuid>>,
+        done: std::result::Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    ) {
+        let task = match done {
+            Ok((task, ())) => task,
+            Err(e) => {
+                tracing::error!(error = %e, "a batch write of the prediction batcher panicked");
+                e.id()
+            }
+        };
+        for id in running.remove(&task).unwrap_or_default() {
+            if let Some(n) = self.busy.get_mut(&id) {
+                *n -= 1;
+                if *n == 0 {
+                    self.busy.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// The next batch: carried items first, then what is queued, waiting for the first item
+    /// (unless items are carried) and up to `max_delay` for more. Empty when every carried
+    /// item waits for a running write, or the queue is closed and drained.
     async fn next_batch(&mut self) -> Vec<Item> {
         let mut batch = Vec::with_capacity(self.max_batch.min(1024));
         let mut ids = HashSet::new();
@@ -455,34 +542,43 @@ impl<S: PredictionStore + ?Sized> Worker<S> {
         for item in carried {
             self.push(&mut batch, &mut ids, item);
         }
-        if batch.is_empty() {
+        if !self.carried.is_empty() && batch.is_empty() {
+            return batch;
+        }
+        if batch.is_empty() && !self.drained {
             match self.receiver.recv().await {
                 Some(item) => self.push(&mut batch, &mut ids, item),
-                None => return batch,
+                None => self.drained = true,
             }
         }
-        while batch.len() < self.max_batch {
+        while batch.len() < self.max_batch && !self.drained {
             match self.receiver.try_recv() {
                 Ok(item) => self.push(&mut batch, &mut ids, item),
-                Err(_) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.drained = true,
+                Err(mpsc::error::TryRecvError::Empty) => break,
             }
         }
-        if batch.len() < self.max_batch && !self.max_delay.is_zero() {
+        if batch.len() < self.max_batch && !self.max_delay.is_zero() && !self.drained {
             let deadline = tokio::time::Instant::now() + self.max_delay;
             while batch.len() < self.max_batch {
                 match tokio::time::timeout_at(deadline, self.receiver.recv()).await {
                     Ok(Some(item)) => self.push(&mut batch, &mut ids, item),
-                    Ok(None) | Err(_) => break,
+                    Ok(None) => {
+                        self.drained = true;
+                        break;
+                    }
+                    Err(_) => break,
                 }
             }
         }
         batch
     }
 
-    /// Adds `item` to the batch, or carries it to the next one when its id is in the batch
-    /// already (a batch may not hold an id twice).
+    /// Adds `item` to the batch, or carries it to a later one when its id is in the batch
+    /// already (a batch may not hold an id twice) or in a running write (so that writes of one
+    /// id commit in the order they were queued, and a label follows its prediction).
     fn push(&mut self, batch: &mut Vec<Item>, ids: &mut HashSet<(bool, Uuid)>, item: Item) {
-        let id = match &item {
+        let key = match &item {
             Item::Prediction(p, _) => (true, p.id()),
             Item::Label(l, _) => (false, l.id()),
             Item::Stop => {
@@ -490,41 +586,54 @@ impl<S: PredictionStore + ?Sized> Worker<S> {
                 return;
             }
         };
-        if !self.carried.is_empty() || !ids.insert(id) {
+        if !self.carried.is_empty() || self.busy.contains_key(&key.1) || !ids.insert(key) {
             // Once one item waits, the ones after it wait too, keeping the queue's order.
-            self.carried.push(item);
+            self.carried.push_back(item);
         } else {
             batch.push(item);
         }
     }
+}
 
-    async fn write(&mut self, batch: Vec<Item>) {
-        let mut predictions = Vec::new();
-        let mut prediction_replies = Vec::new();
-        let mut labels = Vec::new();
-        let mut label_replies = Vec::new();
-        for item in batch {
-            match item {
-                Item::Prediction(p, reply) => {
-                    predictions.push(p);
-                    prediction_replies.push(reply);
-                }
-                Item::Label(l, reply) => {
-                    labels.push(l);
-                    label_replies.push(reply);
-                }
-                Item::Stop => {}
-            }
+impl Item {
+    fn id(&self) -> Option<Uuid> {
+        match self {
+            Item::Prediction(p, _) => Some(p.id()),
+            Item::Label(l, _) => Some(l.id()),
+            Item::Stop => None,
         }
-        let options = BatchOptions::default()
-            .on_conflict(OnProblem::Skip)
-            .on_missing(OnProblem::Skip);
-        if !predictions.is_empty() {
-            let outcome = self
-                .store
-                .store_predictions_with(&predictions, options)
-                .await;
-            self.settle(outcome, prediction_replies, |index, reason| match reason {
+    }
+}
+
+/// Writes a batch (its predictions, then its labels) and sends each item its result.
+async fn write<S: PredictionStore + ?Sized>(store: &S, counters: &Counters, batch: Vec<Item>) {
+    let mut predictions = Vec::new();
+    let mut prediction_replies = Vec::new();
+    let mut labels = Vec::new();
+    let mut label_replies = Vec::new();
+    for item in batch {
+        match item {
+            Item::Prediction(p, reply) => {
+                predictions.push(p);
+                prediction_replies.push(reply);
+            }
+            Item::Label(l, reply) => {
+                labels.push(l);
+                label_replies.push(reply);
+            }
+            Item::Stop => {}
+        }
+    }
+    let options = BatchOptions::default()
+        .on_conflict(OnProblem::Skip)
+        .on_missing(OnProblem::Skip);
+    if !predictions.is_empty() {
+        let outcome = store.store_predictions_with(&predictions, options).await;
+        settle(
+            counters,
+            outcome,
+            prediction_replies,
+            |index, reason| match reason {
                 SkipReason::AlreadyExists => {
                     Error::already_exists(format!("prediction {}", predictions[index].id()))
                 }
@@ -532,51 +641,50 @@ impl<S: PredictionStore + ?Sized> Worker<S> {
                     predictions[index].model(),
                     predictions[index].version(),
                 ),
-            });
-        }
-        if !labels.is_empty() {
-            let outcome = self.store.record_actuals_with(&labels, options).await;
-            self.settle(outcome, label_replies, |index, _| {
-                Error::not_found(format!("prediction {}", labels[index].id()))
-            });
-        }
+            },
+        );
     }
+    if !labels.is_empty() {
+        let outcome = store.record_actuals_with(&labels, options).await;
+        settle(counters, outcome, label_replies, |index, _| {
+            Error::not_found(format!("prediction {}", labels[index].id()))
+        });
+    }
+}
 
-    /// Sends each item its result and counts them.
-    fn settle(
-        &self,
-        outcome: Result<crate::BatchOutcome>,
-        replies: Vec<Reply>,
-        skipped_error: impl Fn(usize, SkipReason) -> Error,
-    ) {
-        let c = &self.counters;
-        c.batches.fetch_add(1, Ordering::Relaxed);
-        c.largest_batch
-            .fetch_max(replies.len() as u64, Ordering::Relaxed);
-        let mut results: Vec<Result<()>> = match outcome {
-            Ok(outcome) => {
-                let mut results: Vec<Result<()>> = replies.iter().map(|_| Ok(())).collect();
-                for s in &outcome.skipped {
-                    results[s.index] = Err(skipped_error(s.index, s.reason));
-                }
-                results
+/// Sends each item its result and counts them.
+fn settle(
+    c: &Counters,
+    outcome: Result<crate::BatchOutcome>,
+    replies: Vec<Reply>,
+    skipped_error: impl Fn(usize, SkipReason) -> Error,
+) {
+    c.batches.fetch_add(1, Ordering::Relaxed);
+    c.largest_batch
+        .fetch_max(replies.len() as u64, Ordering::Relaxed);
+    let mut results: Vec<Result<()>> = match outcome {
+        Ok(outcome) => {
+            let mut results: Vec<Result<()>> = replies.iter().map(|_| Ok(())).collect();
+            for s in &outcome.skipped {
+                results[s.index] = Err(skipped_error(s.index, s.reason));
             }
-            Err(e) => replies.iter().map(|_| Err(e.clone())).collect(),
+            results
+        }
+        Err(e) => replies.iter().map(|_| Err(e.clone())).collect(),
+    };
+    for (reply, result) in replies.into_iter().zip(results.drain(..)) {
+        match &result {
+            Ok(()) => c.stored.fetch_add(1, Ordering::Relaxed),
+            Err(_) => {
+                if reply.is_none() {
+                    c.failed_unawaited.fetch_add(1, Ordering::Relaxed);
+                }
+                c.failed.fetch_add(1, Ordering::Relaxed)
+            }
         };
-        for (reply, result) in replies.into_iter().zip(results.drain(..)) {
-            match &result {
-                Ok(()) => c.stored.fetch_add(1, Ordering::Relaxed),
-                Err(_) => {
-                    if reply.is_none() {
-                        c.failed_unawaited.fetch_add(1, Ordering::Relaxed);
-                    }
-                    c.failed.fetch_add(1, Ordering::Relaxed)
-                }
-            };
-            if let Some(reply) = reply {
-                // A caller that stopped waiting has its item written all the same.
-                let _ = reply.send(result);
-            }
+        if let Some(reply) = reply {
+            // A caller that stopped waiting has its item written all the same.
+            let _ = reply.send(result);
         }
     }
 }

@@ -190,10 +190,65 @@ fn settings_are_checked() {
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(BatcherConfig::default().with_max_batch(10_001).is_err());
     assert!(BatcherConfig::default().with_queue(0).is_err());
+    assert!(BatcherConfig::default().with_max_in_flight(0).is_err());
+    assert!(BatcherConfig::default().with_max_in_flight(65).is_err());
     assert!(BatcherConfig::default()
         .with_max_delay(Duration::from_secs(2))
         .is_err());
     let outside =
         PredictionBatcher::new(Arc::new(MemoryStore::new()), BatcherConfig::default()).unwrap_err();
     assert_eq!(outside.kind(), ErrorKind::Configuration);
+}
+
+/// Predictions take 3 ms to write, labels none: a label written beside its prediction's
+/// write, rather than after it, would not find it.
+#[derive(Debug)]
+struct SlowPredictions(MemoryStore);
+
+impl mlstore_core::layers::LayeredStore for SlowPredictions {
+    type Inner = MemoryStore;
+    fn inner(&self) -> &MemoryStore {
+        &self.0
+    }
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        op: mlstore_core::Operation,
+        call: mlstore_core::layers::BoxFuture<'a, mlstore_core::Result<T>>,
+    ) -> mlstore_core::layers::BoxFuture<'a, mlstore_core::Result<T>> {
+        if op.name() != "store_predictions_with" {
+            return call;
+        }
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            call.await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_of_one_id_keep_their_order_across_running_writes() {
+    let store = Arc::new(SlowPredictions(MemoryStore::new()));
+    let meta = ModelMetadata::builder(name(), v("1.0.0"), "xgboost")
+        .build()
+        .unwrap();
+    store.register(&meta).await.unwrap();
+    let config = BatcherConfig::default().with_max_in_flight(8).unwrap();
+    let batcher = Arc::new(PredictionBatcher::new(store.clone(), config).unwrap());
+    // Each prediction, then its label queued while the prediction's write is running.
+    let mut labels = Vec::new();
+    for id in 1..=50u128 {
+        batcher.submit(prediction("1.0.0", id)).await.unwrap();
+        tokio::time::sleep(Duration::from_micros(200)).await;
+        let b = batcher.clone();
+        labels.push(tokio::spawn(async move {
+            b.record(Label::new(Uuid::from_u128(id), json!("ok")).unwrap())
+                .await
+        }));
+    }
+    for label in labels {
+        label.await.unwrap().unwrap();
+    }
+    let stats = batcher.close().await;
+    assert_eq!((stats.stored, stats.failed), (100, 0), "{stats:?}");
+    assert!(stats.batches > 2, "{stats:?}");
 }

@@ -15,6 +15,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_int;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -83,27 +84,64 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
-/// Read connections of a file database.
+/// Read connections of a file database: one slot per connection (opened on first use), each
+/// behind a lock of its own, so that readers on different threads share no lock. A thread
+/// starts at the slot it used last and so keeps reading through the same connection, with its
+/// page cache warm in that CPU's caches.
 struct ReaderPool {
+    /// As many permits as slots: a reader holding one always finds a free slot.
     permits: Semaphore,
-    idle: StdMutex<Vec<Connection>>,
+    slots: Box<[StdMutex<Option<Connection>>]>,
 }
 
-/// A read connection on loan; goes back to the pool when dropped.
-struct Loan<'a> {
-    pool: &'a ReaderPool,
-    conn: Option<Connection>,
+thread_local! {
+    /// The reader slot this thread used last (`usize::MAX`: none yet).
+    static READER_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-impl Drop for Loan<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.pool
-                .idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(conn);
+/// Spreads the first slot of each thread over the pool.
+static NEXT_READER_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+impl ReaderPool {
+    fn new(size: usize) -> Self {
+        Self {
+            permits: Semaphore::new(size),
+            slots: (0..size).map(|_| StdMutex::new(None)).collect(),
         }
+    }
+
+    /// Runs `f` on a free slot's connection (opening it with `open` if the slot is empty).
+    /// The caller holds a permit, so a free slot exists.
+    fn with_free_slot<T>(
+        &self,
+        open: impl FnOnce() -> Result<Connection>,
+        f: impl FnOnce(&mut Connection) -> Result<T>,
+    ) -> Result<T> {
+        let len = self.slots.len();
+        let start = READER_SLOT.with(|slot| {
+            if slot.get() == usize::MAX {
+                slot.set(NEXT_READER_SLOT.fetch_add(1, Ordering::Relaxed));
+            }
+            slot.get()
+        }) % len;
+        for k in 0..len {
+            let index = (start + k) % len;
+            let mut guard = match self.slots[index].try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => continue,
+            };
+            READER_SLOT.with(|slot| slot.set(index));
+            let conn = match guard.as_mut() {
+                Some(conn) => conn,
+                None => guard.insert(open()?),
+            };
+            return f(conn);
+        }
+        Err(Error::unavailable(
+            BACKEND,
+            "no free read connection although a permit was held",
+        ))
     }
 }
 
@@ -247,17 +285,10 @@ impl SqliteStore {
             .acquire()
             .await
             .map_err(|e| Error::unavailable(BACKEND, e))?;
-        let idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => self.inner.open_reader()?,
-        };
-        let mut loan = Loan {
-            pool,
-            conn: Some(conn),
-        };
-        let conn = loan.conn.as_mut().expect("just set");
-        with_busy_retry(conn, timeout, |c| f(c))
+        pool.with_free_slot(
+            || self.inner.open_reader(),
+            |conn| with_busy_retry(conn, timeout, |c| f(c)),
+        )
     }
 
     /// [`read`](Self::read) for reads whose size is not bounded by a small constant (windows of
@@ -290,10 +321,7 @@ impl Inner {
         let readers = match config.location() {
             Location::File(_) => {
                 writer.wal_hook(Some(note_wal_pages));
-                Some(ReaderPool {
-                    permits: Semaphore::new(config.max_readers()),
-                    idle: StdMutex::new(Vec::with_capacity(config.max_readers())),
-                })
+                Some(ReaderPool::new(config.max_readers()))
             }
             Location::Memory => None,
         };
