@@ -654,6 +654,21 @@ async fn measure_op(
     .await
 }
 
+/// Starts a throwaway PostgreSQL (`durable`: fsync and synchronous commit on) and creates a
+/// database in it; returns the server (stopped when dropped) and the database's URL.
+async fn throwaway_postgres(durable: bool) -> Result<(mlstore_testkit::PostgresServer, String)> {
+    let config =
+        |e: mlstore_testkit::TestkitError| mlstore_core::Error::configuration(e.to_string());
+    let server = if durable {
+        mlstore_testkit::PostgresServer::start_durable()
+    } else {
+        mlstore_testkit::PostgresServer::start()
+    }
+    .map_err(config)?;
+    let url = server.create_database().await.map_err(config)?;
+    Ok((server, url))
+}
+
 async fn run(args: Args) -> Result<()> {
     let budget = if args.quick {
         Budget::quick()
@@ -671,14 +686,8 @@ async fn run(args: Args) -> Result<()> {
     };
     if args.all && servers.postgres.is_none() {
         eprintln!("starting a throwaway PostgreSQL...");
-        let server = mlstore_testkit::PostgresServer::start()
-            .map_err(|e| mlstore_core::Error::configuration(e.to_string()))?;
-        servers.postgres = Some(
-            server
-                .create_database()
-                .await
-                .map_err(|e| mlstore_core::Error::configuration(e.to_string()))?,
-        );
+        let (server, url) = throwaway_postgres(false).await?;
+        servers.postgres = Some(url);
         started_pg = Some(server);
     }
     if args.all && servers.redis.is_none() {
@@ -799,14 +808,8 @@ async fn run(args: Args) -> Result<()> {
         };
         if args.all && args.postgres.is_none() {
             eprintln!("starting a throwaway PostgreSQL with fsync and synchronous commit on...");
-            let server = mlstore_testkit::PostgresServer::start_durable()
-                .map_err(|e| mlstore_core::Error::configuration(e.to_string()))?;
-            sweep_servers.postgres = Some(
-                server
-                    .create_database()
-                    .await
-                    .map_err(|e| mlstore_core::Error::configuration(e.to_string()))?,
-            );
+            let (server, url) = throwaway_postgres(true).await?;
+            sweep_servers.postgres = Some(url);
             durable_pg = Some(server);
         }
         for backend in [Backend::Sqlite, Backend::Postgres] {

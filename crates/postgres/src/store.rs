@@ -325,6 +325,31 @@ impl PostgresStore {
         Ok(id.is_some())
     }
 
+    /// The rows `statement` reads for a window of a model version (parameters: model, version
+    /// key, start, end, limit); `NotFound` when there are none because the version is not
+    /// registered.
+    async fn window_query(
+        &self,
+        statement: &'static str,
+        model: &ModelName,
+        version: &Version,
+        bounds: &mlstore_core::Bounds,
+    ) -> Result<Vec<sqlx::postgres::PgRow>> {
+        let key = version.sort_key();
+        let rows = run!(self, c => sqlx::query(statement)
+            .bind(model.as_str())
+            .bind(&key)
+            .bind(bounds.start)
+            .bind(bounds.end)
+            .bind(bounds.sql_limit())
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
+        if rows.is_empty() && !self.version_exists(model, &key).await? {
+            return Err(Error::version_not_found(model, version));
+        }
+        Ok(rows)
+    }
+
     /// NotFound when a filter names a model without versions or an unregistered version.
     async fn check_filter_names_something(&self, filter: &PredictionFilter) -> Result<()> {
         match (filter.model_name(), filter.model_version()) {
@@ -945,18 +970,9 @@ impl PredictionStore for PostgresStore {
         window: Window,
     ) -> Result<Vec<Prediction>> {
         let bounds = window.for_rows()?;
-        let key = version.sort_key();
-        let rows = run!(self, c => sqlx::query(sql::RECENT)
-            .bind(model.as_str())
-            .bind(&key)
-            .bind(bounds.start)
-            .bind(bounds.end)
-            .bind(bounds.sql_limit())
-            .fetch_all(c))
-        .map_err(|e| self.map(e))?;
-        if rows.is_empty() && !self.version_exists(model, &key).await? {
-            return Err(Error::version_not_found(model, version));
-        }
+        let rows = self
+            .window_query(sql::RECENT, model, version, &bounds)
+            .await?;
         rows.iter()
             .map(|r| {
                 sql::read_prediction(r, 0)
@@ -995,18 +1011,9 @@ impl PredictionStore for PostgresStore {
         window: Window,
     ) -> Result<Vec<WindowRow>> {
         let bounds = window.for_aggregate()?;
-        let key = version.sort_key();
-        let rows = run!(self, c => sqlx::query(sql::WINDOW_ROWS)
-            .bind(model.as_str())
-            .bind(&key)
-            .bind(bounds.start)
-            .bind(bounds.end)
-            .bind(bounds.sql_limit())
-            .fetch_all(c))
-        .map_err(|e| self.map(e))?;
-        if rows.is_empty() && !self.version_exists(model, &key).await? {
-            return Err(Error::version_not_found(model, version));
-        }
+        let rows = self
+            .window_query(sql::WINDOW_ROWS, model, version, &bounds)
+            .await?;
         rows.iter()
             .map(|r| {
                 let classes = match (r.try_get::<Option<String>, _>(5)?, r.try_get(6)?) {
@@ -1033,18 +1040,14 @@ impl PredictionStore for PostgresStore {
         window: Window,
     ) -> Result<Vec<f64>> {
         let bounds = window.for_aggregate()?;
-        let key = version.sort_key();
-        let mut found: Vec<f64> = run!(self, c => sqlx::query_scalar(sql::WINDOW_CONFIDENCES)
-            .bind(model.as_str())
-            .bind(&key)
-            .bind(bounds.start)
-            .bind(bounds.end)
-            .bind(bounds.sql_limit())
-            .fetch_all(c))
-        .map_err(|e| self.map(e))?;
-        if found.is_empty() && !self.version_exists(model, &key).await? {
-            return Err(Error::version_not_found(model, version));
-        }
+        let rows = self
+            .window_query(sql::WINDOW_CONFIDENCES, model, version, &bounds)
+            .await?;
+        let mut found = rows
+            .iter()
+            .map(|r| r.try_get::<f64, _>(0))
+            .collect::<std::result::Result<Vec<f64>, sqlx::Error>>()
+            .map_err(|e| self.map(e))?;
         found.sort_by(f64::total_cmp);
         Ok(found)
     }
