@@ -277,7 +277,7 @@ async fn four_processes_on_one_sqlite_file() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_processes_on_one_postgres_database() {
-    four_processes(&mlstore_testkit::fresh_postgres_url().await).await;
+    four_processes(&kept_postgres_url().await).await;
 }
 
 #[cfg(feature = "sqlite")]
@@ -291,5 +291,16 @@ async fn a_killed_producer_loses_nothing_acknowledged_on_sqlite() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_producer_loses_nothing_acknowledged_on_postgres() {
-    killed_producer_loses_nothing_acknowledged(&mlstore_testkit::fresh_postgres_url().await).await;
+    killed_producer_loses_nothing_acknowledged(&kept_postgres_url().await).await;
+}
+
+/// A database of its own that stays until the server stops: the processes this test starts
+/// connect and disconnect in turn, so the database may be without a connection for a while, and
+/// a test database ([`mlstore_testkit::fresh_postgres_url`]) unused for a while may be dropped.
+#[cfg(feature = "postgres")]
+async fn kept_postgres_url() -> String {
+    mlstore_testkit::postgres()
+        .create_database()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }

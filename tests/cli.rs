@@ -235,7 +235,7 @@ fn end_to_end_on_sqlite() {
 #[cfg(feature = "postgres")]
 fn end_to_end_on_postgres() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let url = rt.block_on(mlstore_testkit::fresh_postgres_url());
+    let url = rt.block_on(kept_postgres_url());
     end_to_end(&url);
 }
 
@@ -525,7 +525,7 @@ fn export_then_import_round_trips_byte_exact_through_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let a = fresh_sqlite(dir.path(), "a.db");
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let pg = rt.block_on(mlstore_testkit::fresh_postgres_url());
+    let pg = rt.block_on(kept_postgres_url());
     mlstore(&pg).arg("init").assert().success();
     round_trip(dir.path(), &a, &pg);
 }
@@ -872,4 +872,14 @@ fn history_records_changes_with_their_actor() {
         .args(["history", "--kind", "renamed"])
         .assert()
         .code(2);
+}
+
+/// A database of its own that stays until the server stops: the processes this test starts
+/// connect and disconnect in turn, so the database may be without a connection for a while, and
+/// a test database ([`mlstore_testkit::fresh_postgres_url`]) unused for a while may be dropped.
+async fn kept_postgres_url() -> String {
+    mlstore_testkit::postgres()
+        .create_database()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }

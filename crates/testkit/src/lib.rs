@@ -6,8 +6,9 @@
 //! - [`RedisServer::start`] starts `redis-server` on a free loopback port with no persistence.
 //! - [`postgres`] and [`redis`] give one shared server per test process: the one named by
 //!   `MLSTORE_TEST_POSTGRES_URL` / `MLSTORE_TEST_REDIS_URL` when set, else one started on first
-//!   use. [`PostgresServer::create_database`] gives each test a database of its own, so tests run
-//!   in parallel.
+//!   use. [`fresh_postgres_url`] gives each test a database of its own, so tests run in
+//!   parallel; it is dropped once unused ([`PostgresServer::create_test_database`]), so a run's
+//!   disk use stays bounded.
 //!
 //! A started server is bound to this process: it runs under a small shell wrapper that reads
 //! this process's end of a pipe, so when the process exits (even without running destructors,
@@ -348,6 +349,14 @@ impl PostgresServer {
                 "full_page_writes=off"
             },
             "-c",
+            // Each CREATE DATABASE logs its whole template (about 7.5 MiB) to WAL; a small WAL
+            // keeps the test server's disk use down (checkpoints are cheap with fsync off).
+            if durable {
+                "max_wal_size=1GB"
+            } else {
+                "max_wal_size=256MB"
+            },
+            "-c",
             "max_connections=400",
             "-c",
             "shared_buffers=128MB",
@@ -379,27 +388,115 @@ impl PostgresServer {
         &self.admin_url
     }
 
-    /// Creates an empty database of its own for one test and returns its URL.
+    /// Creates an empty database of its own and returns its URL. It stays until the server
+    /// stops (the benchmark's databases live as long as its run).
     ///
     /// # Errors
     /// When the server refuses the connection or the `CREATE DATABASE`.
     pub async fn create_database(&self) -> Result<String> {
-        use sqlx::Connection;
         let name = format!("mlstore_test_{}", uuid::Uuid::new_v4().simple());
+        self.create_named(&name, false).await
+    }
+
+    /// Creates an empty database for one test and returns its URL, as
+    /// [`PostgresServer::create_database`] does, but one that later calls drop once nobody has
+    /// been connected to it for a while.
+    ///
+    /// A test suite creates hundreds of databases (a property test makes one per case), and
+    /// each is a copy of `template1` of about 7.5 MiB: kept to the end, a whole run would hold
+    /// gigabytes on disk. So each call first drops the earlier test databases that are older
+    /// than [`UNUSED_DATABASE_AGE`] and have no connection (the age is in the name, which every
+    /// process sharing the server can read; `DROP DATABASE` itself refuses a database in use).
+    ///
+    /// # Errors
+    /// When the server refuses the connection or the `CREATE DATABASE`.
+    pub async fn create_test_database(&self) -> Result<String> {
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let name = format!(
+            "{REAPABLE_PREFIX}{created}_{}",
+            uuid::Uuid::new_v4().simple()
+        );
+        self.create_named(&name, true).await
+    }
+
+    async fn create_named(&self, name: &str, reap: bool) -> Result<String> {
+        use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&self.admin_url)
             .await
             .map_err(|e| error(format!("cannot connect to {}: {e}", self.redacted())))?;
+        if reap {
+            drop_unused_test_databases(&mut conn).await;
+        }
         // A database name cannot be a bind parameter; this one is generated: [a-z0-9_] only.
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut conn)
             .await
             .map_err(|e| error(format!("CREATE DATABASE on {}: {e}", self.redacted())))?;
         conn.close().await.ok();
-        Ok(with_database(&self.admin_url, &name))
+        Ok(with_database(&self.admin_url, name))
     }
 
     fn redacted(&self) -> String {
         mlstore_core::redact_url(&self.admin_url)
+    }
+}
+
+/// How long a test database (from [`PostgresServer::create_test_database`]) must have existed,
+/// with no connection to it, before a later call drops it. A test connects to its database at
+/// once and its pool keeps connections open for minutes, so a database older than this with no
+/// connection belongs to a test that has ended.
+pub const UNUSED_DATABASE_AGE: Duration = Duration::from_secs(20);
+
+/// Names of test databases that may be dropped once unused; the creation time in Unix seconds
+/// follows, then `_` and a random suffix.
+const REAPABLE_PREFIX: &str = "mlstore_tmp_";
+
+/// When this process last looked for unused test databases: the look is a catalog query, so it
+/// runs at most once every few seconds.
+static LAST_REAP: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+
+/// Drops the test databases older than [`UNUSED_DATABASE_AGE`] that nobody is connected to.
+/// Best effort: a database someone connects to in between is refused by `DROP DATABASE` and
+/// left for a later call; errors are ignored (the worst case is disk held until the end).
+async fn drop_unused_test_databases(conn: &mut sqlx::PgConnection) {
+    {
+        let mut last = LAST_REAP.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|at| at.elapsed() < Duration::from_secs(5)) {
+            return;
+        }
+        *last = Some(Instant::now());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT d.datname::text FROM pg_database d \
+         WHERE starts_with(d.datname::text, $1) \
+         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datid = d.oid)",
+    )
+    .bind(REAPABLE_PREFIX)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap_or_default();
+    for name in names {
+        let created = name[REAPABLE_PREFIX.len()..]
+            .split('_')
+            .next()
+            .and_then(|secs| secs.parse::<u64>().ok());
+        let old = created.is_some_and(|c| now.saturating_sub(c) >= UNUSED_DATABASE_AGE.as_secs());
+        let safe = name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if old && safe {
+            // Generated names only ([a-z0-9_], checked above); not a bind parameter in DDL.
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name}"
+            )))
+            .execute(&mut *conn)
+            .await;
+        }
     }
 }
 
@@ -596,7 +693,7 @@ pub fn postgres() -> &'static PostgresServer {
 /// When no server can be had or the database cannot be created.
 pub async fn fresh_postgres_url() -> String {
     postgres()
-        .create_database()
+        .create_test_database()
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
