@@ -269,6 +269,18 @@ impl Handle {
         self.metrics.as_ref()
     }
 
+    /// Closes the store: on PostgreSQL the pool closes its idle connections and refuses new
+    /// queries (queries running finish first); on SQLite the connections close when the last
+    /// clone of the handle is dropped.
+    pub fn close(&self) {
+        match &self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(_) => {}
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(store) => store.close(),
+        }
+    }
+
     /// Puts the cache `config` describes in front of the store (nothing for the mode `none`).
     ///
     /// # Errors

@@ -3,6 +3,8 @@
 #![warn(rust_2018_idioms)]
 
 mod connect;
+#[cfg(feature = "server")]
+pub mod server;
 #[cfg(feature = "transfer")]
 pub mod transfer;
 

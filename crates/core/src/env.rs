@@ -14,3 +14,12 @@ pub const CACHE_NAMESPACE: &str = "MLSTORE_CACHE_NAMESPACE";
 
 /// Who the command line records as the actor of registry changes (default: `USER`).
 pub const ACTOR: &str = "MLSTORE_ACTOR";
+
+/// The address `mlstore serve` listens on (`127.0.0.1:8080` by default).
+pub const LISTEN: &str = "MLSTORE_LISTEN";
+
+/// The API tokens of `mlstore serve`, one per line (or separated by `;`): `NAME SCOPE SECRET`.
+pub const TOKENS: &str = "MLSTORE_TOKENS";
+
+/// A file holding the API tokens of `mlstore serve`, in the format of [`TOKENS`].
+pub const TOKENS_FILE: &str = "MLSTORE_TOKENS_FILE";

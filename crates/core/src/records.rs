@@ -14,7 +14,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::json::JsonObject;
-use crate::{Label, ModelName, Prediction, Result, Timestamp, Version};
+use crate::{Label, ModelMetadata, ModelName, Prediction, Result, Timestamp, Version};
 
 /// One prediction as a line, a row or a body gives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +124,76 @@ impl From<&Label> for LabelRecord {
             id: l.id(),
             actual: l.actual().clone(),
         }
+    }
+}
+
+/// The metadata of one model version as a body gives it, without the name and version (the
+/// HTTP service takes those from the URL): `model_type` is required, every other field optional
+/// (`status` defaults to [`crate::DEFAULT_STATUS`], `created_at` to now). Unknown fields are
+/// refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionRecord {
+    /// The kind of model (`"xgboost"`), 1 to 255 bytes.
+    pub model_type: String,
+    /// Configuration (thresholds, hyperparameters), a JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<JsonObject>,
+    /// Performance metrics, name to value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<std::collections::BTreeMap<String, f64>>,
+    /// Free-form tags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<std::collections::BTreeMap<String, String>>,
+    /// Description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Environment (`"staging"`, `"production"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// When the version was registered; now when absent (an update keeps the stored one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+    /// When the version was deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_at: Option<Timestamp>,
+    /// Where the artifact lives (a URI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The training run that produced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// Lifecycle status; [`crate::DEFAULT_STATUS`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl VersionRecord {
+    /// The metadata of `name` at `version` this record describes, validated like any other.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidInput`] naming the field that is wrong.
+    pub fn into_metadata(self, name: ModelName, version: Version) -> Result<ModelMetadata> {
+        let mut builder = ModelMetadata::builder(name, version, self.model_type)
+            .configuration(self.configuration.unwrap_or_default())
+            .metrics(self.metrics.unwrap_or_default())
+            .tags(self.tags.unwrap_or_default())
+            .deployed_at(self.deployed_at)
+            .source(self.source)
+            .run(self.run);
+        if let Some(d) = self.description {
+            builder = builder.description(d);
+        }
+        if let Some(e) = self.environment {
+            builder = builder.environment(e);
+        }
+        if let Some(at) = self.created_at {
+            builder = builder.created_at(at);
+        }
+        if let Some(status) = self.status {
+            builder = builder.status(status);
+        }
+        builder.build()
     }
 }
 

@@ -9,5 +9,5 @@ pub mod sql;
 mod store;
 
 pub use config::PostgresConfig;
-pub use pool::PooledConnection;
+pub use pool::{PoolStatus, PooledConnection};
 pub use store::{latest_schema_version, PostgresStore, MIGRATOR};

@@ -26,6 +26,17 @@ struct Idle {
     returned: Instant,
 }
 
+/// How many connections a store's pool holds now ([`crate::PostgresStore::pool_status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// The most connections the pool opens.
+    pub max: u32,
+    /// Connections on loan to a query now.
+    pub in_use: u32,
+    /// Open connections waiting for a query.
+    pub idle: u32,
+}
+
 /// The pool: at most `max` connections, idle ones kept for reuse.
 pub(crate) struct ConnPool {
     options: PgConnectOptions,
@@ -142,6 +153,15 @@ impl ConnPool {
             max_lifetime,
             closed: AtomicBool::new(false),
             errors,
+        }
+    }
+
+    pub(crate) fn status(&self) -> PoolStatus {
+        let available = self.permits.available_permits() as u32;
+        PoolStatus {
+            max: self.max,
+            in_use: self.max.saturating_sub(available),
+            idle: self.idle.lock().map_or(0, |i| i.len() as u32),
         }
     }
 

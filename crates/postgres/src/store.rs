@@ -306,6 +306,11 @@ impl PostgresStore {
         self.pool.acquire().await
     }
 
+    /// How many connections the pool holds now: in use, idle, at most.
+    pub fn pool_status(&self) -> crate::PoolStatus {
+        self.pool.status()
+    }
+
     /// Closes the idle connections and refuses new queries; connections in use close when
     /// their query ends.
     pub fn close(&self) {

@@ -11,6 +11,8 @@ mod output;
 mod predictions;
 mod quality;
 mod registry;
+#[cfg(feature = "server")]
+mod serve;
 
 use std::process::ExitCode;
 
@@ -134,6 +136,12 @@ enum Command {
     /// Two versions over the same window: accuracy, difference, two-proportion z-test.
     #[command(after_long_help = "Example:\n  mlstore compare fraud 1.2.0 1.3.0 --since 7d")]
     Compare(monitoring::CompareArgs),
+    /// Serve the store over HTTP: JSON API, health checks, Prometheus metrics, bearer tokens.
+    #[cfg(feature = "server")]
+    #[command(
+        after_long_help = "Examples:\n  mlstore serve --listen 127.0.0.1:8080\n  MLSTORE_TOKENS='ci write 0123456789abcdef0123' mlstore serve --listen 0.0.0.0:8080 --log-format json"
+    )]
+    Serve(serve::ServeArgs),
 }
 
 /// Whether a command changes the database: commands that only read never create a database
@@ -266,6 +274,8 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Command::Series(a) => monitoring::series(g, a).await,
         Command::Drift(a) => monitoring::drift(g, a).await,
         Command::Compare(a) => monitoring::compare(g, a).await,
+        #[cfg(feature = "server")]
+        Command::Serve(a) => serve::serve(g, a).await,
     }
 }
 

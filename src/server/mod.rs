@@ -1,0 +1,355 @@
+//! The store over HTTP (feature `server`): `mlstore serve`, or [`Server`] in a program.
+//!
+//! A thin layer over the store traits: each endpoint parses its path, query and JSON body into
+//! the library's types (the record formats of [`crate::records`], the same the command line
+//! imports), calls one operation of the [`Handle`], and writes its result as JSON. Errors have
+//! one JSON shape and fixed statuses ([`ApiError`]).
+//!
+//! Around the endpoints, in order: a limit on requests in flight and a time limit per request
+//! (503 and 504), a body size limit (413), the route's metrics and one log line per request,
+//! and bearer-token authentication with scopes ([`Scope`]). `/healthz`, `/readyz` and
+//! `/openapi.json` need no token; `/metrics` needs `read`.
+//!
+//! ```no_run
+//! # async fn run() -> mlstore::Result<()> {
+//! use mlstore::server::{Server, ServerConfig};
+//! let handle = mlstore::connect("sqlite://./mlstore.db").await?.with_metrics();
+//! let server = Server::bind(handle, ServerConfig::default()).await?;
+//! println!("listening on http://{}", server.local_addr());
+//! server.run_until(mlstore::server::shutdown_signal()).await
+//! # }
+//! ```
+
+mod auth;
+mod error;
+pub mod metrics;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use mlstore_core::{Error, Result};
+use tokio::sync::Semaphore;
+
+pub use auth::{Scope, Token, Tokens, MIN_SECRET_BYTES};
+pub use error::{ApiError, RETRY_AFTER_SECONDS};
+pub use metrics::HttpMetrics;
+pub use routes::ROUTES;
+
+use crate::Handle;
+
+/// The address `mlstore serve` listens on unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The largest request body accepted by default: 32 MiB (a batch of 10,000 predictions with a
+/// few hundred bytes of features each fits).
+pub const DEFAULT_MAX_BODY: usize = 32 * 1024 * 1024;
+/// How long a request may take by default: 30 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many requests are served at once by default; more wait for a turn (up to the time
+/// limit, then 503).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+
+/// How a server is set up. Every field has a documented default.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    listen: SocketAddr,
+    tokens: Tokens,
+    insecure_no_auth: bool,
+    max_body: usize,
+    timeout: Duration,
+    max_in_flight: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("a valid address"),
+            tokens: Tokens::none(),
+            insecure_no_auth: false,
+            max_body: DEFAULT_MAX_BODY,
+            timeout: DEFAULT_TIMEOUT,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Listens on `addr` (port 0: a free port, see [`Server::local_addr`]).
+    #[must_use]
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Accepts these bearer tokens (and only requests that carry one).
+    #[must_use]
+    pub fn tokens(mut self, tokens: Tokens) -> Self {
+        self.tokens = tokens;
+        self
+    }
+
+    /// Without tokens, serves every request unauthenticated even on a non-loopback address.
+    /// Without this, a server with no tokens refuses to listen beyond loopback.
+    #[must_use]
+    pub fn insecure_no_auth(mut self, yes: bool) -> Self {
+        self.insecure_no_auth = yes;
+        self
+    }
+
+    /// The largest body accepted, in bytes ([`DEFAULT_MAX_BODY`]).
+    #[must_use]
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// How long a request may take ([`DEFAULT_TIMEOUT`]).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How many requests are served at once ([`DEFAULT_MAX_IN_FLIGHT`]).
+    #[must_use]
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.tokens.is_empty() && !self.insecure_no_auth && !self.listen.ip().is_loopback() {
+            return Err(Error::configuration(format!(
+                "no API token is configured, so the server listens on loopback only, not on {}: \
+                 give tokens ({} or {}), or --insecure-no-auth to serve without",
+                self.listen,
+                crate::env::TOKENS,
+                crate::env::TOKENS_FILE
+            )));
+        }
+        if self.max_body == 0 || self.max_in_flight == 0 || self.timeout.is_zero() {
+            return Err(Error::configuration(
+                "the body limit, the requests in flight and the time limit must be above 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) handle: Handle,
+    config: ServerConfig,
+    http: HttpMetrics,
+    in_flight: Arc<Semaphore>,
+    gauges: tokio::sync::Mutex<Option<(Instant, String)>>,
+}
+
+/// A bound server, ready to run.
+#[derive(Debug)]
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+}
+
+impl Server {
+    /// Binds the configured address, serving `handle` (give it
+    /// [`Handle::with_metrics`] for per-operation figures in `/metrics`).
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for a configuration refused by the rules of [`ServerConfig`],
+    /// or an address that cannot be bound.
+    pub async fn bind(handle: Handle, config: ServerConfig) -> Result<Self> {
+        config.check()?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::configuration(format!("cannot listen on {}: {e}", config.listen)))?;
+        let state = Arc::new(AppState {
+            handle,
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
+            config,
+            http: HttpMetrics::default(),
+            gauges: tokio::sync::Mutex::new(None),
+        });
+        Ok(Self { listener, state })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.state.config.listen)
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, lets the requests in flight
+    /// finish (each is answered: nothing acknowledged is lost), and closes the store.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] when the listener fails.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let state = Arc::clone(&self.state);
+        let app = router(Arc::clone(&state));
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| Error::configuration(format!("the server stopped: {e}")))?;
+        tracing::info!(target: "mlstore::http", "requests in flight answered; closing the store");
+        state.handle.close();
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT), for [`Server::run_until`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!(target: "mlstore::http", "shutting down: no new connections");
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.max_body;
+    let mut app = Router::new();
+    for route in ROUTES {
+        app = app.route(route.path, (route.handler)());
+    }
+    app.route_layer(middleware::from_fn_with_state(
+        Arc::clone(&state),
+        authorize,
+    ))
+    .route_layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
+    .fallback(no_route)
+    .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+    .layer(DefaultBodyLimit::max(limit))
+    .layer(middleware::from_fn_with_state(Arc::clone(&state), admit))
+    .with_state(state)
+}
+
+async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::no_route(uri.path())
+}
+
+/// Waits for a turn among the requests in flight, then runs the request within the time limit.
+async fn admit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let limit = state.config.timeout;
+    let permit = match tokio::time::timeout(limit, Arc::clone(&state.in_flight).acquire_owned())
+        .await
+    {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            return ApiError::busy(format!(
+                "{} requests are in flight, the most this server serves at once",
+                state.config.max_in_flight
+            ))
+            .into_response()
+        }
+    };
+    let response = match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timed_out(limit).into_response(),
+    };
+    drop(permit);
+    response
+}
+
+/// Counts the request in the route's metrics and logs one line for it (never its body, its
+/// query or its token).
+async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let latency = start.elapsed();
+    let status = response.status().as_u16();
+    state
+        .http
+        .record(method.as_str(), &route, status, latency);
+    tracing::info!(
+        target: "mlstore::http",
+        method = %method,
+        route = %route,
+        status,
+        latency_us = latency.as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+/// The scope a request needs: `read` to read, `admin` to delete, `write` for the rest; none
+/// for the health checks and the API description.
+fn required_scope(method: &Method, route: &str) -> Option<Scope> {
+    if matches!(route, "/healthz" | "/readyz" | "/openapi.json") {
+        return None;
+    }
+    Some(match *method {
+        Method::GET | Method::HEAD => Scope::Read,
+        Method::DELETE if route == "/v1/models/{name}/versions/{version}" => Scope::Admin,
+        _ => Scope::Write,
+    })
+}
+
+/// Checks the bearer token against the scope the request needs, and records the token's name
+/// as the actor of the registry changes the request makes.
+async fn authorize(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let tokens = &state.config.tokens;
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("", |p| p.as_str());
+    let Some(needed) = required_scope(req.method(), route) else {
+        return next.run(req).await;
+    };
+    if tokens.is_empty() {
+        return next.run(req).await;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(presented) = presented else {
+        return ApiError::unauthorized("this server needs `Authorization: Bearer TOKEN`")
+            .into_response();
+    };
+    let Some(token) = tokens.authenticate(presented) else {
+        return ApiError::unauthorized("the token is not one this server accepts")
+            .into_response();
+    };
+    if token.scope() < needed {
+        return ApiError::forbidden(format!(
+            "token {:?} has scope {}; this request needs {needed}",
+            token.name(),
+            token.scope()
+        ))
+        .into_response();
+    }
+    let name = token.name().to_owned();
+    mlstore_core::history::acting_as(name, next.run(req)).await
+}
