@@ -194,9 +194,8 @@ mod tests {
         m.record("GET", "/a", 200, Duration::from_secs(30));
         let mut out = String::new();
         m.render(&mut out);
-        assert!(out.contains(
-            "mlstore_http_requests_total{method=\"GET\",route=\"/a\",status=\"200\"} 2"
-        ));
+        assert!(out
+            .contains("mlstore_http_requests_total{method=\"GET\",route=\"/a\",status=\"200\"} 2"));
         assert!(out.contains(
             "mlstore_http_request_duration_seconds_bucket{method=\"GET\",route=\"/a\",le=\"0.00005\"} 1"
         ));

@@ -52,9 +52,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY: usize = 32 * 1024 * 1024;
 /// How long a request may take by default: 30 s.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How many requests are served at once by default; more wait for a turn (up to the time
-/// limit, then 503).
+/// How many requests are served at once by default; more wait for a turn (up to the queue
+/// timeout, then 503).
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+/// How long a request waits for a turn by default when [`DEFAULT_MAX_IN_FLIGHT`] are being
+/// served: 5 s, then 503 with `Retry-After`.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How a server is set up. Every field has a documented default.
 #[derive(Debug, Clone)]
@@ -65,6 +68,7 @@ pub struct ServerConfig {
     max_body: usize,
     timeout: Duration,
     max_in_flight: usize,
+    queue_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +80,7 @@ impl Default for ServerConfig {
             max_body: DEFAULT_MAX_BODY,
             timeout: DEFAULT_TIMEOUT,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
         }
     }
 }
@@ -121,6 +126,14 @@ impl ServerConfig {
     #[must_use]
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n;
+        self
+    }
+
+    /// How long a request waits for a turn when the most requests are in flight
+    /// ([`DEFAULT_QUEUE_TIMEOUT`]).
+    #[must_use]
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = timeout;
         self
     }
 
@@ -171,7 +184,9 @@ impl Server {
         config.check()?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|e| Error::configuration(format!("cannot listen on {}: {e}", config.listen)))?;
+            .map_err(|e| {
+                Error::configuration(format!("cannot listen on {}: {e}", config.listen))
+            })?;
         let state = Arc::new(AppState {
             handle,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
@@ -194,7 +209,10 @@ impl Server {
     ///
     /// # Errors
     /// [`Error::Configuration`] when the listener fails.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
         let state = Arc::clone(&self.state);
         let app = router(Arc::clone(&state));
         axum::serve(self.listener, app)
@@ -255,18 +273,18 @@ async fn no_route(uri: axum::http::Uri) -> ApiError {
 /// Waits for a turn among the requests in flight, then runs the request within the time limit.
 async fn admit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let limit = state.config.timeout;
-    let permit = match tokio::time::timeout(limit, Arc::clone(&state.in_flight).acquire_owned())
-        .await
-    {
-        Ok(Ok(permit)) => permit,
-        _ => {
-            return ApiError::busy(format!(
-                "{} requests are in flight, the most this server serves at once",
-                state.config.max_in_flight
-            ))
-            .into_response()
-        }
-    };
+    let queue = state.config.queue_timeout;
+    let permit =
+        match tokio::time::timeout(queue, Arc::clone(&state.in_flight).acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                return ApiError::busy(format!(
+                    "{} requests are in flight, the most this server serves at once",
+                    state.config.max_in_flight
+                ))
+                .into_response()
+            }
+        };
     let response = match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => ApiError::timed_out(limit).into_response(),
@@ -287,9 +305,7 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
     let response = next.run(req).await;
     let latency = start.elapsed();
     let status = response.status().as_u16();
-    state
-        .http
-        .record(method.as_str(), &route, status, latency);
+    state.http.record(method.as_str(), &route, status, latency);
     tracing::info!(
         target: "mlstore::http",
         method = %method,
@@ -339,8 +355,7 @@ async fn authorize(State(state): State<Arc<AppState>>, req: Request, next: Next)
             .into_response();
     };
     let Some(token) = tokens.authenticate(presented) else {
-        return ApiError::unauthorized("the token is not one this server accepts")
-            .into_response();
+        return ApiError::unauthorized("the token is not one this server accepts").into_response();
     };
     if token.scope() < needed {
         return ApiError::forbidden(format!(

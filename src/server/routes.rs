@@ -14,9 +14,9 @@ use axum::Json;
 use mlstore_core::records::{LabelRecord, PredictionRecord, VersionRecord};
 use mlstore_core::{
     Alias, BatchOptions, Bucket, ConfidenceBaseline, DriftThresholds, EventKind, EventQuery,
-    ListFilter, MetricsOptions, ModelName, ModelQuery, ModelRegistry, ModelRegistryExt,
-    OnProblem, PredictionFilter, PredictionStore, PredictionStoreExt, SeriesQuery, Timestamp,
-    Version, VersionQuery, Window,
+    ListFilter, MetricsOptions, ModelName, ModelQuery, ModelRegistry, ModelRegistryExt, OnProblem,
+    PredictionFilter, PredictionStore, PredictionStoreExt, SeriesQuery, Timestamp, Version,
+    VersionQuery, Window,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -66,26 +66,44 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/metrics",
-        endpoints: &[("GET", "Prometheus text: requests, operations, cache, pool, predictions.")],
+        endpoints: &[(
+            "GET",
+            "Prometheus text: requests, operations, cache, pool, predictions.",
+        )],
         handler: || get(prometheus),
     },
     Route {
         path: "/v1/models",
-        endpoints: &[("GET", "A page of model names (page_size, after, status, tag).")],
+        endpoints: &[(
+            "GET",
+            "A page of model names (page_size, after, status, tag).",
+        )],
         handler: || get(models_page),
     },
     Route {
         path: "/v1/models/{name}/versions",
-        endpoints: &[("GET", "A page of a model's versions by SemVer (page_size, after, status, tag).")],
+        endpoints: &[(
+            "GET",
+            "A page of a model's versions by SemVer (page_size, after, status, tag).",
+        )],
         handler: || get(versions_page),
     },
     Route {
         path: V,
         endpoints: &[
             ("GET", "One version's metadata."),
-            ("POST", "Registers the version (body: a version record); 409 if it exists."),
-            ("PUT", "Replaces the version's metadata (created_at is kept); 404 if missing."),
-            ("DELETE", "Deletes the version with its predictions, baseline and aliases (admin)."),
+            (
+                "POST",
+                "Registers the version (body: a version record); 409 if it exists.",
+            ),
+            (
+                "PUT",
+                "Replaces the version's metadata (created_at is kept); 404 if missing.",
+            ),
+            (
+                "DELETE",
+                "Deletes the version with its predictions, baseline and aliases (admin).",
+            ),
         ],
         handler: || {
             get(get_version)
@@ -107,15 +125,24 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/v1/models/{name}/aliases/{alias}",
         endpoints: &[
-            ("GET", "The version the alias points at (at=T: at that time)."),
-            ("PUT", "Points the alias at a version (body: {\"version\": ...})."),
+            (
+                "GET",
+                "The version the alias points at (at=T: at that time).",
+            ),
+            (
+                "PUT",
+                "Points the alias at a version (body: {\"version\": ...}).",
+            ),
             ("DELETE", "Removes the alias."),
         ],
         handler: || get(resolve_alias).put(set_alias).delete(remove_alias),
     },
     Route {
         path: "/v1/models/{name}/aliases/{alias}/history",
-        endpoints: &[("GET", "Every set, removal and rollback of the alias, oldest first.")],
+        endpoints: &[(
+            "GET",
+            "Every set, removal and rollback of the alias, oldest first.",
+        )],
         handler: || get(alias_history),
     },
     Route {
@@ -134,7 +161,10 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/v1/predictions",
-        endpoints: &[("POST", "Stores one prediction (body: a prediction record); 201.")],
+        endpoints: &[(
+            "POST",
+            "Stores one prediction (body: a prediction record); 201.",
+        )],
         handler: || post(store_prediction),
     },
     Route {
@@ -148,7 +178,10 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/v1/predictions/count",
-        endpoints: &[("GET", "Counts predictions (model, version, since, until, labelled).")],
+        endpoints: &[(
+            "GET",
+            "Counts predictions (model, version, since, until, labelled).",
+        )],
         handler: || get(count_predictions),
     },
     Route {
@@ -158,7 +191,10 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/v1/labels",
-        endpoints: &[("POST", "Records the label of a prediction (body: {\"id\", \"actual\"}).")],
+        endpoints: &[(
+            "POST",
+            "Records the label of a prediction (body: {\"id\", \"actual\"}).",
+        )],
         handler: || post(record_label),
     },
     Route {
@@ -171,12 +207,18 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/v1/models/{name}/versions/{version}/predictions",
-        endpoints: &[("GET", "The newest predictions, newest first (last, since, until).")],
+        endpoints: &[(
+            "GET",
+            "The newest predictions, newest first (last, since, until).",
+        )],
         handler: || get(recent),
     },
     Route {
         path: "/v1/models/{name}/versions/{version}/accuracy",
-        endpoints: &[("GET", "Accuracy over the newest labelled predictions (last, since, until).")],
+        endpoints: &[(
+            "GET",
+            "Accuracy over the newest labelled predictions (last, since, until).",
+        )],
         handler: || get(accuracy),
     },
     Route {
@@ -193,12 +235,18 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/v1/models/{name}/versions/{version}/baseline/compute",
-        endpoints: &[("POST", "Computes the baseline from stored predictions (last, since, until).")],
+        endpoints: &[(
+            "POST",
+            "Computes the baseline from stored predictions (last, since, until).",
+        )],
         handler: || post(compute_baseline),
     },
     Route {
         path: "/v1/models/{name}/versions/{version}/metrics",
-        endpoints: &[("GET", "Metrics over a window (last, since, until, classes).")],
+        endpoints: &[(
+            "GET",
+            "Metrics over a window (last, since, until, classes).",
+        )],
         handler: || get(window_metrics),
     },
     Route {
@@ -217,7 +265,10 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/v1/models/{name}/compare",
-        endpoints: &[("GET", "Two versions over one window (a, b, last, since, until, classes).")],
+        endpoints: &[(
+            "GET",
+            "Two versions over one window (a, b, last, since, until, classes).",
+        )],
         handler: || get(compare),
     },
 ];
@@ -288,7 +339,11 @@ fn instant(field: &'static str, text: &str) -> ApiResult<Timestamp> {
         .map_err(|e| ApiError::bad_request(field, format!("{field}: {e}")))
 }
 
-fn window(last: Option<usize>, since: &Option<String>, until: &Option<String>) -> ApiResult<Window> {
+fn window(
+    last: Option<usize>,
+    since: &Option<String>,
+    until: &Option<String>,
+) -> ApiResult<Window> {
     let mut w = Window::all();
     if let Some(n) = last {
         w = w.with_last(n);
@@ -398,23 +453,43 @@ async fn prometheus(State(s): St) -> ApiResult {
             "counter",
             "Reads a cache layer answered.",
         );
-        let _ = writeln!(out, "mlstore_cache_hits_total{{layer=\"moka\"}} {}", c.moka_hits);
-        let _ = writeln!(out, "mlstore_cache_hits_total{{layer=\"redis\"}} {}", c.redis_hits);
+        let _ = writeln!(
+            out,
+            "mlstore_cache_hits_total{{layer=\"moka\"}} {}",
+            c.moka_hits
+        );
+        let _ = writeln!(
+            out,
+            "mlstore_cache_hits_total{{layer=\"redis\"}} {}",
+            c.redis_hits
+        );
         metrics::header(
             &mut out,
             "mlstore_cache_misses_total",
             "counter",
             "Reads a cache layer did not have.",
         );
-        let _ = writeln!(out, "mlstore_cache_misses_total{{layer=\"moka\"}} {}", c.moka_misses);
-        let _ = writeln!(out, "mlstore_cache_misses_total{{layer=\"redis\"}} {}", c.redis_misses);
+        let _ = writeln!(
+            out,
+            "mlstore_cache_misses_total{{layer=\"moka\"}} {}",
+            c.moka_misses
+        );
+        let _ = writeln!(
+            out,
+            "mlstore_cache_misses_total{{layer=\"redis\"}} {}",
+            c.redis_misses
+        );
         metrics::header(
             &mut out,
             "mlstore_cache_redis_fail_open_total",
             "counter",
             "Redis calls that failed or timed out, served by the database instead.",
         );
-        let _ = writeln!(out, "mlstore_cache_redis_fail_open_total {}", c.redis_errors);
+        let _ = writeln!(
+            out,
+            "mlstore_cache_redis_fail_open_total {}",
+            c.redis_errors
+        );
         metrics::header(
             &mut out,
             "mlstore_cache_backend_reads_total",
@@ -432,13 +507,20 @@ async fn prometheus(State(s): St) -> ApiResult {
             "gauge",
             "PostgreSQL connections of the pool, by state; max is the pool's size.",
         );
-        let _ = writeln!(out, "mlstore_pool_connections{{state=\"in_use\"}} {}", p.in_use);
+        let _ = writeln!(
+            out,
+            "mlstore_pool_connections{{state=\"in_use\"}} {}",
+            p.in_use
+        );
         let _ = writeln!(out, "mlstore_pool_connections{{state=\"idle\"}} {}", p.idle);
         let _ = writeln!(out, "mlstore_pool_connections{{state=\"max\"}} {}", p.max);
     }
     out.push_str(&prediction_gauges(&s).await?);
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
         .into_response())
@@ -483,9 +565,7 @@ async fn prediction_gauges(s: &AppState) -> ApiResult<String> {
     for (name, v) in &versions {
         let filter = PredictionFilter::version(name.clone(), v.clone());
         let total = store.count_predictions(&filter).await?;
-        let labelled = store
-            .count_predictions(&filter.labelled_only(true))
-            .await?;
+        let labelled = store.count_predictions(&filter.labelled_only(true)).await?;
         let l = format!(
             "model=\"{}\",version=\"{}\"",
             metrics::escape(name.as_str()),
@@ -650,7 +730,11 @@ async fn set_alias(
 ) -> ApiResult {
     let (name, a, v) = (model(name)?, alias(a)?, version(&body.version)?);
     s.handle.set_alias(&name, &a, &v).await?;
-    Ok(Json(AliasTarget { alias: a, version: v }).into_response())
+    Ok(Json(AliasTarget {
+        alias: a,
+        version: v,
+    })
+    .into_response())
 }
 
 async fn remove_alias(State(s): St, P((name, a)): P<(String, String)>) -> ApiResult {
@@ -923,26 +1007,25 @@ async fn set_baseline(
     J(body): J<BaselineBody>,
 ) -> ApiResult {
     let (name, v) = (model(name)?, version(&v)?);
-    let baseline = match body {
-        BaselineBody {
-            confidences: Some(c),
-            mean: None,
-            std_dev: None,
-            sample_count: None,
-        } => ConfidenceBaseline::from_confidences(name, v, c)?,
-        BaselineBody {
-            confidences: None,
-            mean: Some(mean),
-            std_dev: Some(std_dev),
-            sample_count: Some(n),
-        } => ConfidenceBaseline::new(name, v, mean, std_dev, n)?,
-        _ => {
-            return Err(ApiError::bad_request(
+    let baseline =
+        match body {
+            BaselineBody {
+                confidences: Some(c),
+                mean: None,
+                std_dev: None,
+                sample_count: None,
+            } => ConfidenceBaseline::from_confidences(name, v, c)?,
+            BaselineBody {
+                confidences: None,
+                mean: Some(mean),
+                std_dev: Some(std_dev),
+                sample_count: Some(n),
+            } => ConfidenceBaseline::new(name, v, mean, std_dev, n)?,
+            _ => return Err(ApiError::bad_request(
                 "body",
                 "give either \"confidences\" or all of \"mean\", \"std_dev\" and \"sample_count\"",
-            ))
-        }
-    };
+            )),
+        };
     s.handle.store_baseline(&baseline).await?;
     Ok(Json(baseline).into_response())
 }
@@ -971,8 +1054,10 @@ struct MetricsParams {
 
 impl MetricsParams {
     fn options(&self) -> ApiResult<MetricsOptions> {
-        Ok(MetricsOptions::new(window(self.last, &self.since, &self.until)?)
-            .classes(self.classes.unwrap_or(true)))
+        Ok(
+            MetricsOptions::new(window(self.last, &self.since, &self.until)?)
+                .classes(self.classes.unwrap_or(true)),
+        )
     }
 }
 
@@ -1024,19 +1109,12 @@ struct DriftParams {
     ks_drift: Option<f64>,
 }
 
-async fn drift(
-    State(s): St,
-    P((name, v)): P<(String, String)>,
-    Q(q): Q<DriftParams>,
-) -> ApiResult {
+async fn drift(State(s): St, P((name, v)): P<(String, String)>, Q(q): Q<DriftParams>) -> ApiResult {
     let (name, v) = (model(name)?, version(&v)?);
     let d = DriftThresholds::default();
     let mut thresholds = d;
     if q.psi_warn.is_some() || q.psi_drift.is_some() {
-        thresholds = thresholds.psi(
-            q.psi_warn.unwrap_or(0.1),
-            q.psi_drift.unwrap_or(0.25),
-        )?;
+        thresholds = thresholds.psi(q.psi_warn.unwrap_or(0.1), q.psi_drift.unwrap_or(0.25))?;
     }
     if q.mean_shift_warn.is_some() || q.mean_shift_drift.is_some() {
         thresholds = thresholds.mean_shift(

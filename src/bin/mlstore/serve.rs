@@ -43,7 +43,10 @@ fn tokens(args: &ServeArgs) -> Result<Tokens> {
     let mut text = String::new();
     if let Some(path) = &args.tokens {
         text = std::fs::read_to_string(path).map_err(|e| {
-            CliError::failed(format!("cannot read the tokens file {}: {e}", path.display()))
+            CliError::failed(format!(
+                "cannot read the tokens file {}: {e}",
+                path.display()
+            ))
         })?;
         text.push('\n');
     }
