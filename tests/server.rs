@@ -596,6 +596,95 @@ async fn tokens_and_scopes() {
     s.stop().await;
 }
 
+/// `/openapi.json` is a valid OpenAPI 3.0 document (typed parse), lists every route and method
+/// the server answers, and every reference in it resolves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_is_valid_and_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = Tokens::parse(&format!("ana read {READ}")).unwrap();
+    let s = start(
+        &sqlite_url(dir.path()),
+        ServerConfig::default().tokens(tokens),
+    )
+    .await;
+    let (status, doc) = s.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK, "no token needed");
+    s.stop().await;
+
+    let parsed: openapiv3::OpenAPI = serde_json::from_value(doc.clone()).unwrap();
+    assert!(parsed.openapi.starts_with("3.0"));
+    for route in mlstore::server::ROUTES {
+        let item = match parsed.paths.paths.get(route.path) {
+            Some(openapiv3::ReferenceOr::Item(item)) => item,
+            _ => panic!("{} is missing", route.path),
+        };
+        for endpoint in route.endpoints {
+            let op = match endpoint.method {
+                "GET" => &item.get,
+                "POST" => &item.post,
+                "PUT" => &item.put,
+                "DELETE" => &item.delete,
+                other => panic!("method {other}"),
+            };
+            let op = op
+                .as_ref()
+                .unwrap_or_else(|| panic!("{} {}", endpoint.method, route.path));
+            assert!(op
+                .responses
+                .responses
+                .contains_key(&openapiv3::StatusCode::Code(endpoint.status)));
+            assert!(op.responses.default.is_some());
+        }
+    }
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(refs.len() > 30, "{refs:?}");
+    for r in refs {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{r}"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} does not resolve"
+        );
+    }
+    // The schemas are the types': a prediction record, as the handlers read it.
+    let record = &doc["components"]["schemas"]["PredictionRecord"];
+    let required: Vec<&str> = record["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(required, ["model", "version", "prediction", "confidence"]);
+    let drift = &doc["paths"]["/v1/models/{name}/versions/{version}/drift"]["get"]["parameters"];
+    let names: Vec<&str> = drift
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"psi_warn") && names.contains(&"name"),
+        "{names:?}"
+    );
+}
+
+fn collect_refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
 #[tokio::test]
 async fn without_tokens_the_server_stays_on_loopback() {
     let handle = mlstore::connect("sqlite::memory:").await.unwrap();

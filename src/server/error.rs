@@ -27,15 +27,23 @@ pub struct ApiError {
     field: Option<&'static str>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The body of every error answer.
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Error")]
+pub(crate) struct Body<'a> {
     error: Inner<'a>,
 }
 
-#[derive(Serialize)]
+/// What went wrong.
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(rename = "ErrorDetail")]
 struct Inner<'a> {
+    /// `invalid_input`, `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `already_exists`, `payload_too_large`, `unavailable`, `timeout` or `internal`.
     kind: &'a str,
+    /// What is wrong, in words.
     message: &'a str,
+    /// The field (or `body`, `query`, `path`) that is wrong, for invalid input.
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<&'a str>,
 }

@@ -23,6 +23,7 @@
 mod auth;
 mod error;
 pub mod metrics;
+mod openapi;
 mod routes;
 
 use std::future::Future;
@@ -41,7 +42,8 @@ use tokio::sync::Semaphore;
 pub use auth::{Scope, Token, Tokens, MIN_SECRET_BYTES};
 pub use error::{ApiError, RETRY_AFTER_SECONDS};
 pub use metrics::HttpMetrics;
-pub use routes::ROUTES;
+pub use openapi::document as openapi_document;
+pub use routes::{Endpoint, Route, ROUTES};
 
 use crate::Handle;
 

@@ -13,14 +13,16 @@ use axum::routing::{get, post, MethodRouter};
 use axum::Json;
 use mlstore_core::records::{LabelRecord, PredictionRecord, VersionRecord};
 use mlstore_core::{
-    Alias, BatchOptions, Bucket, ConfidenceBaseline, DriftThresholds, EventKind, EventQuery,
-    ListFilter, MetricsOptions, ModelName, ModelQuery, ModelRegistry, ModelRegistryExt, OnProblem,
-    PredictionFilter, PredictionStore, PredictionStoreExt, SeriesQuery, Timestamp, Version,
-    VersionQuery, Window,
+    Alias, BatchOptions, Bucket, Comparison, ConfidenceBaseline, DriftReport, DriftThresholds,
+    Event, EventKind, EventPage, EventQuery, ListFilter, MetricsOptions, ModelMetadata, ModelName,
+    ModelPage, ModelQuery, ModelRegistry, ModelRegistryExt, OnProblem, PredictionFilter,
+    PredictionStore, PredictionStoreExt, Series, SeriesQuery, Skipped, Timestamp, Version,
+    VersionPage, VersionQuery, Window, WindowMetrics,
 };
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+
 use uuid::Uuid;
 
 use super::{metrics, ApiError, AppState};
@@ -28,12 +30,78 @@ use super::{metrics, ApiError, AppState};
 type St = State<Arc<AppState>>;
 type ApiResult<T = Response> = std::result::Result<T, ApiError>;
 
+/// Builds the JSON Schema of a body, a response or a query (OpenAPI 3.0 flavour).
+pub(crate) type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schema of `T`, as a reference into the document's components.
+fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// The schema of `T` inline (for query parameters, read off its properties).
+fn inline<T: JsonSchema>(_: &mut SchemaGenerator) -> Schema {
+    super::openapi::query_schema::<T>()
+}
+
+/// One method at one path: what it does, what it reads and what it answers. The OpenAPI
+/// document is generated from these, with the schemas of the very types the handlers parse and
+/// write.
+pub struct Endpoint {
+    /// `GET`, `POST`, `PUT` or `DELETE`.
+    pub method: &'static str,
+    /// What it does, in one line.
+    pub summary: &'static str,
+    /// The status of a success.
+    pub status: u16,
+    pub(crate) query: Option<SchemaFn>,
+    pub(crate) body: Option<SchemaFn>,
+    pub(crate) response: Option<SchemaFn>,
+}
+
+impl Endpoint {
+    const fn new(method: &'static str, summary: &'static str, response: Option<SchemaFn>) -> Self {
+        Self {
+            method,
+            summary,
+            status: 200,
+            query: None,
+            body: None,
+            response,
+        }
+    }
+
+    const fn query(mut self, query: SchemaFn) -> Self {
+        self.query = Some(query);
+        self
+    }
+
+    const fn body(mut self, body: SchemaFn) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    const fn status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("method", &self.method)
+            .field("summary", &self.summary)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One path of the API and the methods it serves.
 pub struct Route {
     /// The path pattern (`{name}` is a percent-decoded path segment).
     pub path: &'static str,
-    /// Method and one-line summary of each endpoint at this path.
-    pub endpoints: &'static [(&'static str, &'static str)],
+    /// The methods at this path.
+    pub endpoints: &'static [Endpoint],
     pub(crate) handler: fn() -> MethodRouter<Arc<AppState>>,
 }
 
@@ -46,64 +114,95 @@ impl std::fmt::Debug for Route {
     }
 }
 
-const V: &str = "/v1/models/{name}/versions/{version}";
+const GET: &str = "GET";
+const POST: &str = "POST";
+const PUT: &str = "PUT";
+const DELETE: &str = "DELETE";
 
 /// Every route the server answers.
 pub const ROUTES: &[Route] = &[
     Route {
         path: "/healthz",
-        endpoints: &[("GET", "The process is up (no token needed).")],
+        endpoints: &[Endpoint::new(
+            GET,
+            "The process is up (no token needed).",
+            Some(schema::<Health>),
+        )],
         handler: || get(healthz),
     },
     Route {
         path: "/readyz",
-        endpoints: &[(
-            "GET",
+        endpoints: &[Endpoint::new(
+            GET,
             "The database answers and its schema is current; Redis is reported, not required \
-             (no token needed).",
+             (no token needed). 503 when not ready.",
+            Some(schema::<Readiness>),
         )],
         handler: || get(readyz),
     },
     Route {
         path: "/metrics",
-        endpoints: &[(
-            "GET",
-            "Prometheus text: requests, operations, cache, pool, predictions.",
+        endpoints: &[Endpoint::new(
+            GET,
+            "Prometheus text format: requests, operations, cache, pool, predictions per version.",
+            None,
         )],
         handler: || get(prometheus),
     },
     Route {
-        path: "/v1/models",
-        endpoints: &[(
-            "GET",
-            "A page of model names (page_size, after, status, tag).",
+        path: "/openapi.json",
+        endpoints: &[Endpoint::new(
+            GET,
+            "This API as an OpenAPI 3.0 document (no token needed).",
+            None,
         )],
+        handler: || get(openapi),
+    },
+    Route {
+        path: "/v1/models",
+        endpoints: &[
+            Endpoint::new(GET, "A page of model names.", Some(schema::<ModelPage>))
+                .query(inline::<PageParams>),
+        ],
         handler: || get(models_page),
     },
     Route {
         path: "/v1/models/{name}/versions",
-        endpoints: &[(
-            "GET",
-            "A page of a model's versions by SemVer (page_size, after, status, tag).",
-        )],
+        endpoints: &[Endpoint::new(
+            GET,
+            "A page of a model's versions, by SemVer precedence.",
+            Some(schema::<VersionPage>),
+        )
+        .query(inline::<PageParams>)],
         handler: || get(versions_page),
     },
     Route {
-        path: V,
+        path: "/v1/models/{name}/versions/{version}",
         endpoints: &[
-            ("GET", "One version's metadata."),
-            (
-                "POST",
-                "Registers the version (body: a version record); 409 if it exists.",
+            Endpoint::new(
+                GET,
+                "One version's metadata.",
+                Some(schema::<ModelMetadata>),
             ),
-            (
-                "PUT",
-                "Replaces the version's metadata (created_at is kept); 404 if missing.",
-            ),
-            (
-                "DELETE",
-                "Deletes the version with its predictions, baseline and aliases (admin).",
-            ),
+            Endpoint::new(
+                POST,
+                "Registers the version; 409 if it exists.",
+                Some(schema::<ModelMetadata>),
+            )
+            .body(schema::<VersionRecord>)
+            .status(201),
+            Endpoint::new(
+                PUT,
+                "Replaces the version's metadata (created_at is kept); 404 if it is missing.",
+                Some(schema::<ModelMetadata>),
+            )
+            .body(schema::<VersionRecord>),
+            Endpoint::new(
+                DELETE,
+                "Deletes the version with its predictions, baseline and aliases (scope admin).",
+                None,
+            )
+            .status(204),
         ],
         handler: || {
             get(get_version)
@@ -114,161 +213,209 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/v1/models/{name}/latest",
-        endpoints: &[("GET", "The version with the highest SemVer precedence.")],
+        endpoints: &[Endpoint::new(
+            GET,
+            "The version with the highest SemVer precedence.",
+            Some(schema::<ModelMetadata>),
+        )],
         handler: || get(latest),
     },
     Route {
         path: "/v1/models/{name}/aliases",
-        endpoints: &[("GET", "The model's aliases and their versions.")],
+        endpoints: &[Endpoint::new(
+            GET,
+            "The model's aliases and their versions.",
+            Some(schema::<Vec<AliasTarget>>),
+        )],
         handler: || get(aliases),
     },
     Route {
         path: "/v1/models/{name}/aliases/{alias}",
         endpoints: &[
-            (
-                "GET",
-                "The version the alias points at (at=T: at that time).",
-            ),
-            (
-                "PUT",
-                "Points the alias at a version (body: {\"version\": ...}).",
-            ),
-            ("DELETE", "Removes the alias."),
+            Endpoint::new(
+                GET,
+                "The version the alias points at (with at: at that time); 404 when none.",
+                Some(schema::<AliasTarget>),
+            )
+            .query(inline::<AtParams>),
+            Endpoint::new(
+                PUT,
+                "Points the alias at a version.",
+                Some(schema::<AliasTarget>),
+            )
+            .body(schema::<AliasBody>),
+            Endpoint::new(DELETE, "Removes the alias.", None).status(204),
         ],
         handler: || get(resolve_alias).put(set_alias).delete(remove_alias),
     },
     Route {
         path: "/v1/models/{name}/aliases/{alias}/history",
-        endpoints: &[(
-            "GET",
+        endpoints: &[Endpoint::new(
+            GET,
             "Every set, removal and rollback of the alias, oldest first.",
+            Some(schema::<Vec<Event>>),
         )],
         handler: || get(alias_history),
     },
     Route {
         path: "/v1/models/{name}/aliases/{alias}/rollback",
-        endpoints: &[("POST", "Moves the alias back to its previous version.")],
+        endpoints: &[Endpoint::new(
+            POST,
+            "Moves the alias back to its previous version.",
+            Some(schema::<AliasTarget>),
+        )],
         handler: || post(rollback_alias),
     },
     Route {
         path: "/v1/events",
-        endpoints: &[(
-            "GET",
-            "The registry's change log (model, alias, kind, since, after, before, newest_first, \
-             limit).",
-        )],
+        endpoints: &[Endpoint::new(
+            GET,
+            "The registry's change log, a page at a time.",
+            Some(schema::<EventPage>),
+        )
+        .query(inline::<EventParams>)],
         handler: || get(events),
     },
     Route {
         path: "/v1/predictions",
-        endpoints: &[(
-            "POST",
-            "Stores one prediction (body: a prediction record); 201.",
-        )],
+        endpoints: &[
+            Endpoint::new(POST, "Stores one prediction.", Some(schema::<Stored>))
+                .body(schema::<PredictionRecord>)
+                .status(201),
+        ],
         handler: || post(store_prediction),
     },
     Route {
         path: "/v1/predictions/batch",
-        endpoints: &[(
-            "POST",
-            "Stores a batch, all or nothing, or skipping conflicts and unknown versions \
-             (body: {\"predictions\": [...], \"on_conflict\", \"on_missing\"}).",
-        )],
+        endpoints: &[Endpoint::new(
+            POST,
+            "Stores a batch: all or nothing, or skipping known ids (on_conflict) and unknown \
+             versions (on_missing).",
+            Some(schema::<BatchStored>),
+        )
+        .body(schema::<PredictionBatch>)],
         handler: || post(store_batch),
     },
     Route {
         path: "/v1/predictions/count",
-        endpoints: &[(
-            "GET",
-            "Counts predictions (model, version, since, until, labelled).",
-        )],
+        endpoints: &[
+            Endpoint::new(GET, "Counts predictions.", Some(schema::<Count>))
+                .query(inline::<CountParams>),
+        ],
         handler: || get(count_predictions),
     },
     Route {
         path: "/v1/predictions/{id}",
-        endpoints: &[("GET", "One prediction by id.")],
+        endpoints: &[Endpoint::new(
+            GET,
+            "One prediction by id.",
+            Some(schema::<PredictionRecord>),
+        )],
         handler: || get(get_prediction),
     },
     Route {
         path: "/v1/labels",
-        endpoints: &[(
-            "POST",
-            "Records the label of a prediction (body: {\"id\", \"actual\"}).",
-        )],
+        endpoints: &[Endpoint::new(
+            POST,
+            "Records the label of a prediction.",
+            Some(schema::<Recorded>),
+        )
+        .body(schema::<LabelRecord>)],
         handler: || post(record_label),
     },
     Route {
         path: "/v1/labels/batch",
-        endpoints: &[(
-            "POST",
-            "Records a batch of labels (body: {\"labels\": [...], \"on_missing\"}).",
-        )],
+        endpoints: &[Endpoint::new(
+            POST,
+            "Records a batch of labels: all or nothing, or skipping unknown ids (on_missing).",
+            Some(schema::<Recorded>),
+        )
+        .body(schema::<LabelBatch>)],
         handler: || post(record_labels),
     },
     Route {
         path: "/v1/models/{name}/versions/{version}/predictions",
-        endpoints: &[(
-            "GET",
-            "The newest predictions, newest first (last, since, until).",
-        )],
+        endpoints: &[Endpoint::new(
+            GET,
+            "The newest predictions, newest first (last defaults to 100).",
+            Some(schema::<Vec<PredictionRecord>>),
+        )
+        .query(inline::<WindowParams>)],
         handler: || get(recent),
     },
     Route {
         path: "/v1/models/{name}/versions/{version}/accuracy",
-        endpoints: &[(
-            "GET",
-            "Accuracy over the newest labelled predictions (last, since, until).",
-        )],
+        endpoints: &[Endpoint::new(
+            GET,
+            "Accuracy over the newest labelled predictions of the window.",
+            Some(schema::<AccuracyBody>),
+        )
+        .query(inline::<WindowParams>)],
         handler: || get(accuracy),
     },
     Route {
         path: "/v1/models/{name}/versions/{version}/baseline",
         endpoints: &[
-            ("GET", "The confidence baseline."),
-            (
-                "PUT",
-                "Sets the baseline (body: {\"confidences\": [...]} or {\"mean\", \"std_dev\", \
-                 \"sample_count\"}).",
+            Endpoint::new(
+                GET,
+                "The confidence baseline.",
+                Some(schema::<ConfidenceBaseline>),
             ),
+            Endpoint::new(
+                PUT,
+                "Sets the baseline from confidences, or from mean, std_dev and sample_count.",
+                Some(schema::<ConfidenceBaseline>),
+            )
+            .body(schema::<BaselineBody>),
         ],
         handler: || get(get_baseline).put(set_baseline),
     },
     Route {
         path: "/v1/models/{name}/versions/{version}/baseline/compute",
-        endpoints: &[(
-            "POST",
-            "Computes the baseline from stored predictions (last, since, until).",
-        )],
+        endpoints: &[Endpoint::new(
+            POST,
+            "Computes and stores the baseline from the window's predictions.",
+            Some(schema::<ConfidenceBaseline>),
+        )
+        .query(inline::<WindowParams>)],
         handler: || post(compute_baseline),
     },
     Route {
         path: "/v1/models/{name}/versions/{version}/metrics",
-        endpoints: &[(
-            "GET",
-            "Metrics over a window (last, since, until, classes).",
-        )],
+        endpoints: &[
+            Endpoint::new(GET, "Metrics over a window.", Some(schema::<WindowMetrics>))
+                .query(inline::<MetricsParams>),
+        ],
         handler: || get(window_metrics),
     },
     Route {
         path: "/v1/models/{name}/versions/{version}/series",
-        endpoints: &[("GET", "Metrics per time bucket (since, until, bucket).")],
+        endpoints: &[Endpoint::new(
+            GET,
+            "Metrics per time bucket (UTC).",
+            Some(schema::<Series>),
+        )
+        .query(inline::<SeriesParams>)],
         handler: || get(series),
     },
     Route {
         path: "/v1/models/{name}/versions/{version}/drift",
-        endpoints: &[(
-            "GET",
-            "Confidence drift against the baseline (last, since, until, psi_warn, psi_drift, \
-             mean_shift_warn, mean_shift_drift, ks_warn, ks_drift).",
-        )],
+        endpoints: &[Endpoint::new(
+            GET,
+            "Confidence drift of a window against the baseline (PSI, KS, mean shift).",
+            Some(schema::<DriftReport>),
+        )
+        .query(inline::<DriftParams>)],
         handler: || get(drift),
     },
     Route {
         path: "/v1/models/{name}/compare",
-        endpoints: &[(
-            "GET",
-            "Two versions over one window (a, b, last, since, until, classes).",
-        )],
+        endpoints: &[Endpoint::new(
+            GET,
+            "Two versions over one window, with a two-proportion z-test.",
+            Some(schema::<Comparison>),
+        )
+        .query(inline::<CompareParams>)],
         handler: || get(compare),
     },
 ];
@@ -385,8 +532,49 @@ fn found<T: Serialize>(value: Option<T>, what: impl FnOnce() -> String) -> ApiRe
 // ---------------------------------------------------------------------------------------------
 // Health and metrics.
 
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// `GET /healthz`.
+#[derive(Serialize, JsonSchema)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(super::openapi::document())
+}
+
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// `GET /readyz`.
+#[derive(Serialize, JsonSchema)]
+struct Readiness {
+    /// `ready` or `not_ready`.
+    status: &'static str,
+    database: DatabaseReadiness,
+    redis: RedisReadiness,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct DatabaseReadiness {
+    /// `sqlite` or `postgres`.
+    backend: &'static str,
+    /// Whether a read succeeded within 5 s.
+    answers: bool,
+    /// Why not, when it did not.
+    error: Option<String>,
+    schema_version: i64,
+    latest_schema_version: i64,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct RedisReadiness {
+    /// Whether a Redis cache is configured.
+    configured: bool,
+    /// Whether it answers `PING` (absent without Redis).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    up: Option<bool>,
 }
 
 async fn readyz(State(s): St) -> Response {
@@ -405,25 +593,32 @@ async fn readyz(State(s): St) -> Response {
     let schema_current = backend.schema_version() == backend.latest_schema_version();
     #[cfg(feature = "cache")]
     let redis = match handle.cache() {
-        Some(cache) if cache.config().mode().redis_url().is_some() => {
-            json!({"configured": true, "up": cache.redis_is_up().await})
-        }
-        _ => json!({"configured": false}),
+        Some(cache) if cache.config().mode().redis_url().is_some() => RedisReadiness {
+            configured: true,
+            up: Some(cache.redis_is_up().await),
+        },
+        _ => RedisReadiness {
+            configured: false,
+            up: None,
+        },
     };
     #[cfg(not(feature = "cache"))]
-    let redis = json!({"configured": false});
+    let redis = RedisReadiness {
+        configured: false,
+        up: None,
+    };
     let ready = database_ok && schema_current;
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "database": {
-            "backend": backend.name(),
-            "answers": database_ok,
-            "error": database_error,
-            "schema_version": backend.schema_version(),
-            "latest_schema_version": backend.latest_schema_version(),
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        database: DatabaseReadiness {
+            backend: backend.name(),
+            answers: database_ok,
+            error: database_error,
+            schema_version: backend.schema_version(),
+            latest_schema_version: backend.latest_schema_version(),
         },
-        "redis": redis,
-    });
+        redis,
+    };
     let status = if ready {
         StatusCode::OK
     } else {
@@ -599,7 +794,7 @@ async fn prediction_gauges(s: &AppState) -> ApiResult<String> {
 // ---------------------------------------------------------------------------------------------
 // Registry.
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PageParams {
     page_size: Option<usize>,
@@ -670,7 +865,7 @@ async fn latest(State(s): St, P(name): P<String>) -> ApiResult {
     found(m, || format!("model {name:?} has no versions"))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct AliasTarget {
     alias: Alias,
     version: Version,
@@ -688,7 +883,7 @@ async fn aliases(State(s): St, P(name): P<String>) -> ApiResult {
     Ok(Json(list).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AtParams {
     at: Option<String>,
@@ -717,7 +912,7 @@ async fn resolve_alias(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AliasBody {
     version: String,
@@ -754,7 +949,7 @@ async fn rollback_alias(State(s): St, P((name, a)): P<(String, String)>) -> ApiR
     Ok(Json(AliasTarget { alias: a, version }).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EventParams {
     model: Option<String>,
@@ -799,7 +994,7 @@ async fn events(State(s): St, Q(q): Q<EventParams>) -> ApiResult {
 // ---------------------------------------------------------------------------------------------
 // Predictions and labels.
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Stored {
     id: Uuid,
 }
@@ -812,7 +1007,7 @@ async fn store_prediction(State(s): St, J(record): J<PredictionRecord>) -> ApiRe
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PredictionBatch {
     predictions: Vec<PredictionRecord>,
@@ -822,11 +1017,11 @@ struct PredictionBatch {
     on_missing: OnProblem,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct BatchStored {
     stored: usize,
     ids: Vec<Uuid>,
-    skipped: Vec<mlstore_core::Skipped>,
+    skipped: Vec<Skipped>,
 }
 
 /// The position of the first invalid record, so a client can find it in its batch.
@@ -878,7 +1073,7 @@ async fn get_prediction(State(s): St, P(id): P<String>) -> ApiResult {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CountParams {
     model: Option<String>,
@@ -903,16 +1098,46 @@ async fn count_predictions(State(s): St, Q(q): Q<CountParams>) -> ApiResult {
     .within(window(None, &q.since, &q.until)?)
     .labelled_only(q.labelled.unwrap_or(false));
     let count = s.handle.count_predictions(&filter).await?;
-    Ok(Json(json!({ "count": count })).into_response())
+    Ok(Json(Count { count }).into_response())
+}
+
+/// What a count answers.
+#[derive(Serialize, JsonSchema)]
+struct Count {
+    count: u64,
+}
+
+/// What a label write answers.
+#[derive(Serialize, JsonSchema)]
+struct Recorded {
+    /// Labels recorded.
+    recorded: usize,
+    /// Labels skipped (with `on_missing: skip`), with their position and reason.
+    skipped: Vec<Skipped>,
+}
+
+/// Accuracy over a window.
+#[derive(Serialize, JsonSchema)]
+struct AccuracyBody {
+    /// Labelled predictions that were right.
+    correct: u64,
+    /// Labelled predictions in the window.
+    total: u64,
+    /// correct / total; null when total is 0.
+    accuracy: Option<f64>,
 }
 
 async fn record_label(State(s): St, J(record): J<LabelRecord>) -> ApiResult {
     let label = record.into_label()?;
     s.handle.record_actual(label.id(), label.actual()).await?;
-    Ok(Json(json!({ "recorded": 1 })).into_response())
+    Ok(Json(Recorded {
+        recorded: 1,
+        skipped: Vec::new(),
+    })
+    .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LabelBatch {
     labels: Vec<LabelRecord>,
@@ -929,7 +1154,11 @@ async fn record_labels(State(s): St, J(batch): J<LabelBatch>) -> ApiResult {
         .collect::<ApiResult<Vec<_>>>()?;
     let options = BatchOptions::default().on_missing(batch.on_missing);
     let outcome = s.handle.record_actuals_with(&labels, options).await?;
-    Ok(Json(json!({ "recorded": outcome.stored, "skipped": outcome.skipped })).into_response())
+    Ok(Json(Recorded {
+        recorded: outcome.stored,
+        skipped: outcome.skipped,
+    })
+    .into_response())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -938,7 +1167,7 @@ async fn record_labels(State(s): St, J(batch): J<LabelBatch>) -> ApiResult {
 /// The newest predictions `GET .../predictions` returns without `last`.
 pub const DEFAULT_RECENT: usize = 100;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct WindowParams {
     last: Option<usize>,
@@ -973,11 +1202,11 @@ async fn accuracy(
         .handle
         .accuracy(&name, &v, window(q.last, &q.since, &q.until)?)
         .await?;
-    Ok(Json(json!({
-        "correct": a.correct(),
-        "total": a.total(),
-        "accuracy": a.ratio(),
-    }))
+    Ok(Json(AccuracyBody {
+        correct: a.correct(),
+        total: a.total(),
+        accuracy: a.ratio(),
+    })
     .into_response())
 }
 
@@ -992,7 +1221,7 @@ async fn get_baseline(State(s): St, P((name, v)): P<(String, String)>) -> ApiRes
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct BaselineBody {
     confidences: Option<Vec<f64>>,
@@ -1043,7 +1272,7 @@ async fn compute_baseline(
     Ok(Json(b).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct MetricsParams {
     last: Option<usize>,
@@ -1071,7 +1300,7 @@ async fn window_metrics(
     Ok(Json(m).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SeriesParams {
     since: String,
@@ -1095,7 +1324,7 @@ async fn series(
     Ok(Json(s.handle.series(&name, &v, &query).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DriftParams {
     last: Option<usize>,
@@ -1137,7 +1366,7 @@ async fn drift(State(s): St, P((name, v)): P<(String, String)>, Q(q): Q<DriftPar
     Ok(Json(report).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CompareParams {
     a: String,

@@ -44,6 +44,7 @@ pub fn current_actor() -> Option<String> {
 
 /// What a registry change was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A version was registered.
@@ -115,6 +116,7 @@ impl EventKind {
 
 /// One registry change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Event {
     /// Position in the log: increases with every event of the database, in commit order.
     pub seq: u64,
@@ -418,6 +420,7 @@ impl EventQuery {
 
 /// A page of events and the cursor of the next one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct EventPage {
     /// The events, in the query's order.
     pub events: Vec<Event>,

@@ -38,6 +38,7 @@ pub struct ModelMetadata(Arc<Fields>);
 /// The fields of [`ModelMetadata`]; private so that only validated values are ever built, and the
 /// serde form of [`ModelMetadata`] (deserializing validates too).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 struct Fields {
     name: ModelName,
     version: Version,
@@ -257,6 +258,16 @@ impl Fields {
 #[must_use]
 pub struct ModelMetadataBuilder {
     inner: Fields,
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for ModelMetadata {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ModelMetadata".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        Fields::json_schema(generator)
+    }
 }
 
 impl Serialize for ModelMetadata {

@@ -79,6 +79,7 @@ impl MetricsOptions {
 
 /// Confidence statistics of a window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ConfidenceSummary {
     /// Mean (`numpy.mean`).
     pub mean: f64,
@@ -94,6 +95,7 @@ pub struct ConfidenceSummary {
 
 /// The quantiles mlstore reports, at [`QUANTILE_LEVELS`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Quantiles {
     /// 5th percentile.
     pub p05: f64,
@@ -139,6 +141,7 @@ impl Quantiles {
 
 /// How long labels took to arrive, over the labelled predictions whose label time is known.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LabelLag {
     /// Labels counted.
     pub count: u64,
@@ -151,6 +154,7 @@ pub struct LabelLag {
 /// Precision, recall and F1 of one class (`sklearn.metrics.precision_recall_fscore_support`
 /// with `average=None`); `None` where scikit-learn would divide by zero.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ClassMetrics {
     /// The class (a prediction value).
     pub class: Value,
@@ -168,6 +172,7 @@ pub struct ClassMetrics {
 /// whose label is `classes[i]` and whose prediction is `classes[j]`
 /// (`sklearn.metrics.confusion_matrix(y_true, y_pred)`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ConfusionMatrix {
     /// The classes, sorted as scikit-learn sorts labels (numbers by value, strings by bytes).
     pub classes: Vec<Value>,
@@ -177,6 +182,7 @@ pub struct ConfusionMatrix {
 
 /// Errors of numeric predictions against numeric labels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RegressionMetrics {
     /// Pairs counted.
     pub count: u64,
@@ -190,6 +196,7 @@ pub struct RegressionMetrics {
 
 /// Metrics of one model version over a window of its predictions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WindowMetrics {
     /// Predictions in the window.
     pub predictions: u64,
@@ -381,6 +388,7 @@ fn classification(rows: &[WindowRow]) -> Result<Classification> {
 
 /// The width of a series bucket; every bucket is aligned to UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Bucket {
     /// One minute (read from the predictions themselves: use it for ranges of hours or days).
@@ -582,6 +590,7 @@ impl BucketSums {
 
 /// One bucket of a series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SeriesPoint {
     /// Start of the bucket (UTC).
     pub start: Timestamp,
@@ -638,6 +647,7 @@ impl SeriesPoint {
 
 /// A series: one point per bucket of the range, empty buckets included (with zero counts).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Series {
     /// The bucket width.
     pub bucket: Bucket,
@@ -675,6 +685,7 @@ impl Series {
 /// | mean shift, in baseline standard deviations (absolute) | 2 | 3 |
 /// | KS p-value (optional, off by default: with large windows it flags tiny changes) | - | - |
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DriftThresholds {
     psi_warn: f64,
     psi_drift: f64,
@@ -746,6 +757,7 @@ impl DriftThresholds {
 
 /// The drift verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// No threshold reached.
@@ -758,6 +770,7 @@ pub enum Verdict {
 
 /// A window's confidence distribution against the version's baseline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DriftReport {
     /// Population stability index ([`stats::psi`]).
     pub psi: f64,
@@ -864,6 +877,7 @@ impl DriftReport {
 
 /// Two versions over the same window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Comparison {
     /// The first version's metrics (the champion).
     pub a: WindowMetrics,

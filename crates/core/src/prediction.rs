@@ -367,6 +367,7 @@ pub const MAX_BASELINE_SAMPLES: usize = crate::limits::MAX_RECENT_LIMIT;
 pub struct ConfidenceBaseline(BaselineFields);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 struct BaselineFields {
     model: ModelName,
     version: Version,
@@ -653,6 +654,16 @@ impl ConfidenceBaseline {
     /// The sorted sample, if kept.
     pub fn samples(&self) -> Option<&[f64]> {
         self.0.samples.as_deref()
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for ConfidenceBaseline {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ConfidenceBaseline".into()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        BaselineFields::json_schema(generator)
     }
 }
 

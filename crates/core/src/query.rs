@@ -11,6 +11,7 @@ use crate::{Bounds, Error, ModelName, Result, Version, Window};
 
 /// What a batch write does with an item that cannot be stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OnProblem {
     /// The whole batch fails and nothing is written (the plain batch operations' behaviour).
@@ -66,6 +67,7 @@ impl BatchOptions {
 
 /// Why an item of a batch was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// A prediction with its id is already stored.
@@ -77,6 +79,7 @@ pub enum SkipReason {
 
 /// One item of a batch that was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Skipped {
     /// Its position in the batch.
     pub index: usize,
@@ -88,6 +91,7 @@ pub struct Skipped {
 
 /// What a batch write did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BatchOutcome {
     /// How many items were stored.
     pub stored: usize,
@@ -195,6 +199,7 @@ impl PredictionFilter {
 /// A position in the `(timestamp, id)` order of predictions: a scan continues at the first
 /// prediction at or after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Cursor {
     /// Timestamp.
     pub ts: Timestamp,
@@ -473,6 +478,7 @@ impl VersionQuery {
 
 /// A page of versions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VersionPage {
     /// The versions, ascending by precedence.
     pub versions: Vec<crate::ModelMetadata>,
@@ -552,6 +558,7 @@ impl ModelQuery {
 
 /// A page of model names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ModelPage {
     /// The names, ascending by their bytes.
     pub names: Vec<ModelName>,

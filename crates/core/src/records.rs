@@ -18,6 +18,7 @@ use crate::{Label, ModelMetadata, ModelName, Prediction, Result, Timestamp, Vers
 
 /// One prediction as a line, a row or a body gives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PredictionRecord {
     /// The prediction id; drawn (UUIDv7) when absent.
@@ -100,6 +101,7 @@ impl From<&Prediction> for PredictionRecord {
 
 /// One label as a line, a row or a body gives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LabelRecord {
     /// The prediction the label belongs to.
@@ -132,6 +134,7 @@ impl From<&Label> for LabelRecord {
 /// (`status` defaults to [`crate::DEFAULT_STATUS`], `created_at` to now). Unknown fields are
 /// refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VersionRecord {
     /// The kind of model (`"xgboost"`), 1 to 255 bytes.

@@ -24,6 +24,7 @@ use crate::{Error, Result};
 /// assert_eq!(newest.start(), None);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Window {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last: Option<usize>,
