@@ -185,6 +185,21 @@ impl From<Version> for String {
     }
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Version {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Version".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "maxLength": crate::limits::MAX_VERSION_BYTES,
+            "description": "A SemVer 2.0 version, e.g. 1.2.0 or 1.0.0-rc.1.",
+            "example": "1.2.0"
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,17 +284,3 @@ mod tests {
     }
 }
 
-#[cfg(feature = "schema")]
-impl schemars::JsonSchema for Version {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Version".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "maxLength": crate::limits::MAX_VERSION_BYTES,
-            "description": "A SemVer 2.0 version, e.g. 1.2.0 or 1.0.0-rc.1.",
-            "example": "1.2.0"
-        })
-    }
-}
