@@ -27,7 +27,8 @@ struct RouteStats {
 /// `/v1/models/{name}/latest`, never the path a client sent).
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
-    routes: Mutex<BTreeMap<(String, String), RouteStats>>,
+    /// Route, then method: looked up by `&str` without allocating.
+    routes: Mutex<BTreeMap<String, BTreeMap<String, RouteStats>>>,
 }
 
 fn bucket_of(seconds: f64) -> usize {
@@ -42,11 +43,13 @@ impl HttpMetrics {
     pub fn record(&self, method: &str, route: &str, status: u16, latency: Duration) {
         let seconds = latency.as_secs_f64();
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        let stats = match routes.get_mut(&(method.to_owned(), route.to_owned())) {
+        let methods = match routes.get_mut(route) {
+            Some(methods) => methods,
+            None => routes.entry(route.to_owned()).or_default(),
+        };
+        let stats = match methods.get_mut(method) {
             Some(stats) => stats,
-            None => routes
-                .entry((method.to_owned(), route.to_owned()))
-                .or_default(),
+            None => methods.entry(method.to_owned()).or_default(),
         };
         *stats.by_status.entry(status).or_default() += 1;
         stats.buckets[bucket_of(seconds)] += 1;
@@ -56,11 +59,17 @@ impl HttpMetrics {
 
     /// Writes the request counters and histograms.
     pub fn render(&self, out: &mut String) {
-        let routes = self
+        let routes: BTreeMap<(String, String), RouteStats> = self
             .routes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
+            .iter()
+            .flat_map(|(route, methods)| {
+                methods
+                    .iter()
+                    .map(|(method, stats)| ((method.clone(), route.clone()), stats.clone()))
+            })
+            .collect();
         header(
             out,
             "mlstore_http_requests_total",

@@ -5,10 +5,10 @@
 //! imports), calls one operation of the [`Handle`], and writes its result as JSON. Errors have
 //! one JSON shape and fixed statuses ([`ApiError`]).
 //!
-//! Around the endpoints, in order: a limit on requests in flight and a time limit per request
-//! (503 and 504), a body size limit (413), the route's metrics and one log line per request,
-//! and bearer-token authentication with scopes ([`Scope`]). `/healthz`, `/readyz` and
-//! `/openapi.json` need no token; `/metrics` needs `read`.
+//! Around every route, in one step: a limit on requests in flight (a turn waits up to the queue
+//! timeout, then 503), bearer-token authentication with scopes ([`Scope`]), a time limit per
+//! request (504), then the route's metrics and one log line per request; bodies over the limit
+//! are 413. `/healthz`, `/readyz` and `/openapi.json` need no token; `/metrics` needs `read`.
 //!
 //! ```no_run
 //! # async fn run() -> mlstore::Result<()> {
@@ -256,55 +256,48 @@ fn router(state: Arc<AppState>) -> Router {
     for route in ROUTES {
         app = app.route(route.path, (route.handler)());
     }
-    app.route_layer(middleware::from_fn_with_state(
-        Arc::clone(&state),
-        authorize,
-    ))
-    .route_layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
-    .fallback(no_route)
-    .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-    .layer(DefaultBodyLimit::max(limit))
-    .layer(middleware::from_fn_with_state(Arc::clone(&state), admit))
-    .with_state(state)
+    app.route_layer(middleware::from_fn_with_state(Arc::clone(&state), gate))
+        .fallback(no_route)
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
 }
 
 async fn no_route(uri: axum::http::Uri) -> ApiError {
     ApiError::no_route(uri.path())
 }
 
-/// Waits for a turn among the requests in flight, then runs the request within the time limit.
-async fn admit(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let limit = state.config.timeout;
-    let queue = state.config.queue_timeout;
-    let permit =
-        match tokio::time::timeout(queue, Arc::clone(&state.in_flight).acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            _ => {
-                return ApiError::busy(format!(
-                    "{} requests are in flight, the most this server serves at once",
-                    state.config.max_in_flight
-                ))
-                .into_response()
-            }
-        };
-    let response = match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::timed_out(limit).into_response(),
-    };
-    drop(permit);
-    response
-}
-
-/// Counts the request in the route's metrics and logs one line for it (never its body, its
+/// Around every request to a route, in one step (one middleware, so one boxed future): waits
+/// for a turn among the requests in flight, checks the token, runs the request within the time
+/// limit, then counts it in the route's metrics and logs one line for it (never its body, its
 /// query or its token).
-async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn gate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let route = req
+    let route: Arc<str> = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(req).await;
+        .map_or_else(|| Arc::from("unmatched"), |p| Arc::from(p.as_str()));
+    let response = match admit(&state).await {
+        Err(busy) => busy.into_response(),
+        Ok(_permit) => match authorize(&state, &method, &route, &req) {
+            Err(refused) => refused.into_response(),
+            Ok(actor) => {
+                let run = next.run(req);
+                let limit = state.config.timeout;
+                let guarded = async {
+                    match tokio::time::timeout(limit, run).await {
+                        Ok(response) => response,
+                        Err(_) => ApiError::timed_out(limit).into_response(),
+                    }
+                };
+                match actor {
+                    Some(name) => mlstore_core::history::acting_as(name, guarded).await,
+                    None => guarded.await,
+                }
+            }
+        },
+    };
     let latency = start.elapsed();
     let status = response.status().as_u16();
     state.http.record(method.as_str(), &route, status, latency);
@@ -317,6 +310,24 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
         "request"
     );
     response
+}
+
+/// A turn among the requests in flight: at once when one is free, else waiting up to the queue
+/// timeout.
+async fn admit(
+    state: &AppState,
+) -> std::result::Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    if let Ok(permit) = Arc::clone(&state.in_flight).try_acquire_owned() {
+        return Ok(permit);
+    }
+    let queue = state.config.queue_timeout;
+    match tokio::time::timeout(queue, Arc::clone(&state.in_flight).acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::busy(format!(
+            "{} requests are in flight, the most this server serves at once",
+            state.config.max_in_flight
+        ))),
+    }
 }
 
 /// The scope a request needs: `read` to read, `admin` to delete, `write` for the rest; none
@@ -332,19 +343,20 @@ fn required_scope(method: &Method, route: &str) -> Option<Scope> {
     })
 }
 
-/// Checks the bearer token against the scope the request needs, and records the token's name
-/// as the actor of the registry changes the request makes.
-async fn authorize(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// Checks the bearer token against the scope the request needs; the token's name is then the
+/// actor of the registry changes the request makes.
+fn authorize(
+    state: &AppState,
+    method: &Method,
+    route: &str,
+    req: &Request,
+) -> std::result::Result<Option<String>, ApiError> {
     let tokens = &state.config.tokens;
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("", |p| p.as_str());
-    let Some(needed) = required_scope(req.method(), route) else {
-        return next.run(req).await;
+    let Some(needed) = required_scope(method, route) else {
+        return Ok(None);
     };
     if tokens.is_empty() {
-        return next.run(req).await;
+        return Ok(None);
     }
     let presented = req
         .headers()
@@ -353,20 +365,21 @@ async fn authorize(State(state): State<Arc<AppState>>, req: Request, next: Next)
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let Some(presented) = presented else {
-        return ApiError::unauthorized("this server needs `Authorization: Bearer TOKEN`")
-            .into_response();
+        return Err(ApiError::unauthorized(
+            "this server needs `Authorization: Bearer TOKEN`",
+        ));
     };
     let Some(token) = tokens.authenticate(presented) else {
-        return ApiError::unauthorized("the token is not one this server accepts").into_response();
+        return Err(ApiError::unauthorized(
+            "the token is not one this server accepts",
+        ));
     };
     if token.scope() < needed {
-        return ApiError::forbidden(format!(
+        return Err(ApiError::forbidden(format!(
             "token {:?} has scope {}; this request needs {needed}",
             token.name(),
             token.scope()
-        ))
-        .into_response();
+        )));
     }
-    let name = token.name().to_owned();
-    mlstore_core::history::acting_as(name, next.run(req)).await
+    Ok(Some(token.name().to_owned()))
 }

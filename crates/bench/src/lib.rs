@@ -13,6 +13,7 @@
 
 pub mod clients;
 pub mod floor;
+pub mod http;
 pub mod measure;
 pub mod plot;
 

@@ -30,6 +30,10 @@ usage: cargo run --release -p mlstore-bench -- [OPTIONS]
                     for each N of LIST (default 1,8,64), on each backend without cache, and
                     single predictions through a PredictionBatcher; with --all, PostgreSQL for
                     this part is a second throwaway server with fsync and synchronous commit on
+  --http [LIST]     also measure get, latest, store_1 and store_100 through `mlstore serve`
+                    (SQLite, moka cache) on loopback with keep-alive, for each number of
+                    clients in LIST (default 1,32), next to an HTTP floor (a handler that
+                    answers a fixed body) and the same operation in process
   --quick           a smoke run: a few runs of everything (numbers are not meaningful)
   --json FILE       write every figure to FILE as JSON
   --plot FILE.svg   draw p50 per operation per combination (log scale)
@@ -43,6 +47,7 @@ struct Args {
     redis: Option<String>,
     scale: bool,
     clients: Vec<usize>,
+    http: Vec<usize>,
     quick: bool,
     json: Option<PathBuf>,
     plot: Option<PathBuf>,
@@ -52,19 +57,25 @@ fn parse_args() -> std::result::Result<Option<Args>, String> {
     let mut args = Args::default();
     let mut it = std::env::args().skip(1).peekable();
     while let Some(arg) = it.next() {
-        if arg == "--clients" {
-            args.clients = match it.next_if(|next| !next.starts_with("--")) {
+        if arg == "--clients" || arg == "--http" {
+            let list = match it.next_if(|next| !next.starts_with("--")) {
+                None if arg == "--http" => vec![1, 32],
                 None => vec![1, 8, 64],
                 Some(list) => list
                     .split(',')
                     .map(|n| match n.trim().parse::<usize>() {
                         Ok(n) if (1..=1024).contains(&n) => Ok(n),
                         _ => Err(format!(
-                            "--clients takes numbers from 1 to 1024, comma-separated, not {n:?}"
+                            "{arg} takes numbers from 1 to 1024, comma-separated, not {n:?}"
                         )),
                     })
                     .collect::<std::result::Result<_, _>>()?,
             };
+            if arg == "--http" {
+                args.http = list;
+            } else {
+                args.clients = list;
+            }
             continue;
         }
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -575,6 +586,80 @@ async fn commit_settings(url: &str) -> String {
         .unwrap_or_else(|e| format!("settings unknown: {e}"))
 }
 
+/// The HTTP section: each operation through the server, the HTTP floor and in process.
+fn print_http(rows: &[mlstore_bench::http::HttpRow]) {
+    println!("\n### Through `mlstore serve` (HTTP/1.1 on loopback, keep-alive; SQLite + moka)\n");
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let bound = 1.5 * r.floor.latency.p50_us + r.in_process.latency.p50_us;
+            let read = matches!(r.op, "get" | "latest");
+            let status = if r.http.errors > 0 {
+                format!(
+                    "{} errors: {}",
+                    r.http.errors,
+                    r.http.first_error.as_deref().unwrap_or("")
+                )
+            } else if !read {
+                "-".into()
+            } else if r.http.latency.p50_us <= bound {
+                "ok".into()
+            } else {
+                "SLOW".into()
+            };
+            vec![
+                r.op.to_string(),
+                r.clients.to_string(),
+                us(r.http.latency.p50_us),
+                us(r.http.latency.p99_us),
+                thousands(r.http.ops_per_s),
+                us(r.floor.latency.p50_us),
+                thousands(r.floor.ops_per_s),
+                us(r.in_process.latency.p50_us),
+                if read { us(bound) } else { "-".into() },
+                status,
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "Operation",
+            "Clients",
+            "HTTP p50",
+            "HTTP p99",
+            "HTTP req/s",
+            "Floor p50",
+            "Floor req/s",
+            "In-process p50",
+            "Target p50",
+            "Status",
+        ],
+        &body,
+    );
+    println!(
+        "\nTarget p50 of reads: 1.5x the floor's p50 plus the in-process p50. Client and server \
+         share this machine's cores."
+    );
+    if let Some(r) = rows
+        .iter()
+        .filter(|r| r.op == "latest")
+        .max_by_key(|r| r.clients)
+    {
+        println!(
+            "Cached `latest` with {} clients: {} requests/s (target ≥ 20,000 with 32): {}",
+            r.clients,
+            thousands(r.http.ops_per_s),
+            if r.clients >= 32 && r.http.ops_per_s >= 20_000.0 {
+                "ok"
+            } else if r.clients >= 32 {
+                "BELOW"
+            } else {
+                "not measured with 32 clients"
+            }
+        );
+    }
+}
+
 fn print_clients(backend: Backend, clients: &[usize], rows: &[&ClientsRow]) {
     println!(
         "\n### {} with concurrent clients (one store handle, no cache)\n",
@@ -832,6 +917,19 @@ async fn run(args: Args) -> Result<()> {
             clients_rows.extend(rows);
         }
         drop(durable_pg);
+    }
+
+    if !args.http.is_empty() {
+        let dir = std::env::temp_dir().join(format!("mlstore-bench-http-{run_tag}"));
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            mlstore_core::Error::configuration(format!("cannot create {}: {e}", dir.display()))
+        })?;
+        let mut progress = Progress::new(mlstore_bench::http::OPS.len() * args.http.len());
+        let http_rows =
+            mlstore_bench::http::sweep(&dir, &args.http, args.quick, |what| progress.step(what))
+                .await;
+        let _ = std::fs::remove_dir_all(&dir);
+        print_http(&http_rows.map_err(|e| mlstore_core::Error::configuration(e.to_string()))?);
     }
 
     let peak = peak_rss_bytes();

@@ -1,0 +1,290 @@
+//! `--http`: operations through `mlstore serve` on loopback (keep-alive), with 1 and 32
+//! concurrent clients, next to a floor measured in the same run (an axum handler that answers a
+//! fixed JSON body: the HTTP cost alone) and the same operation called in process.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mlstore::server::{Server, ServerConfig};
+use mlstore::{ModelMetadata, ModelName, ModelRegistry, Prediction, PredictionStore, Version};
+use serde_json::json;
+
+use crate::clients::Cell;
+use crate::measure::Summary;
+
+/// The operations of the HTTP section.
+pub const OPS: [&str; 4] = ["get", "latest", "store_1", "store_100"];
+
+/// One operation with N clients: over HTTP, the floor, and in process.
+#[derive(Debug, Clone)]
+pub struct HttpRow {
+    /// `get`, `latest`, `store_1` or `store_100`.
+    pub op: &'static str,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Through the server.
+    pub http: Cell,
+    /// The fixed-JSON handler, same clients.
+    pub floor: Cell,
+    /// The same operation on the store handle the server serves, same clients.
+    pub in_process: Cell,
+}
+
+type Call =
+    Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// Runs `call` from `clients` tasks for `warmup` (not counted) and then `duration`.
+async fn drive(call: Call, clients: usize, warmup: Duration, duration: Duration) -> Cell {
+    let seq = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let counting_from = started + warmup;
+    let deadline = counting_from + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (call, seq) = (call.clone(), seq.clone());
+            tokio::spawn(async move {
+                let mut samples = Vec::with_capacity(4096);
+                let mut errors = 0u64;
+                let mut first_error = None;
+                loop {
+                    let start = Instant::now();
+                    if start >= deadline {
+                        break;
+                    }
+                    let result = call(seq.fetch_add(1, Ordering::Relaxed)).await;
+                    if start < counting_from {
+                        continue;
+                    }
+                    samples.push(start.elapsed());
+                    if let Err(e) = result {
+                        errors += 1;
+                        first_error.get_or_insert(e);
+                    }
+                }
+                (samples, errors, first_error)
+            })
+        })
+        .collect();
+    let (mut samples, mut errors, mut first_error) = (Vec::new(), 0, None);
+    for task in tasks {
+        let (s, e, f) = task
+            .await
+            .unwrap_or_else(|e| (Vec::new(), 1, Some(e.to_string())));
+        samples.extend(s);
+        errors += e;
+        if first_error.is_none() {
+            first_error = f;
+        }
+    }
+    let counted = Instant::now().saturating_duration_since(counting_from);
+    Cell {
+        clients,
+        ops_per_s: samples.len() as f64 / counted.as_secs_f64().max(f64::MIN_POSITIVE),
+        latency: Summary::of(if samples.is_empty() {
+            vec![Duration::ZERO]
+        } else {
+            samples
+        }),
+        errors,
+        first_error,
+    }
+}
+
+const MODEL: &str = "bench-http";
+const VERSIONS: u64 = 10;
+
+fn record(version: &str, seq: u64) -> serde_json::Value {
+    json!({
+        "id": uuid::Uuid::now_v7(),
+        "model": MODEL,
+        "version": version,
+        "prediction": if seq % 2 == 0 { "fraud" } else { "ok" },
+        "confidence": 0.5 + (seq % 50) as f64 / 100.0,
+        "features": {"amount": seq as f64 * 0.25, "country": "DE"},
+    })
+}
+
+fn prediction(seq: u64) -> Prediction {
+    serde_json::from_value::<mlstore::records::PredictionRecord>(record("1.0.0", seq))
+        .expect("a valid record")
+        .into_prediction()
+        .expect("a valid prediction")
+}
+
+/// Starts `mlstore serve` (SQLite file in `dir`, moka cache, per-operation metrics: as
+/// `mlstore serve --cache moka` runs) and the floor server, and measures every operation with
+/// each number of clients.
+///
+/// # Errors
+/// When the store or a server cannot start.
+pub async fn sweep(
+    dir: &Path,
+    clients: &[usize],
+    quick: bool,
+    mut progress: impl FnMut(&str),
+) -> mlstore::Result<Vec<HttpRow>> {
+    let url = format!("sqlite://{}", dir.join("http.db").display());
+    let handle = mlstore::connect(&url)
+        .await?
+        .with_cache(mlstore::cache::CacheConfig::new(
+            mlstore::cache::CacheMode::Moka,
+        ))?
+        .with_metrics();
+    let name = ModelName::new(MODEL)?;
+    for v in 0..VERSIONS {
+        let m = ModelMetadata::builder(name.clone(), Version::new(format!("1.0.{v}"))?, "xgboost")
+            .metric("auc", 0.9)
+            .tag("team", "risk")
+            .build()?;
+        handle.register(&m).await?;
+    }
+    let server = Server::bind(
+        handle.clone(),
+        ServerConfig::default().listen("127.0.0.1:0".parse().expect("address")),
+    )
+    .await?;
+    let base = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    // The floor: the same HTTP stack, a handler that answers a fixed body of the size of a
+    // version's metadata.
+    let fixed = serde_json::to_string(&handle.latest(&name).await?).unwrap_or_default();
+    let floor_app = axum::Router::new().route(
+        "/floor",
+        axum::routing::get(move || {
+            let body = fixed.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+            }
+        })
+        .post(|| async { (axum::http::StatusCode::CREATED, "{\"id\":\"x\"}") }),
+    );
+    let floor_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| mlstore::Error::configuration(format!("floor server: {e}")))?;
+    let floor_base = format!(
+        "http://{}",
+        floor_listener
+            .local_addr()
+            .map_err(|e| mlstore::Error::configuration(e.to_string()))?
+    );
+    let floor_task = tokio::spawn(async move {
+        let _ = axum::serve(floor_listener, floor_app).await;
+    });
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| mlstore::Error::configuration(format!("HTTP client: {e}")))?;
+    let (warmup, duration) = if quick {
+        (Duration::from_millis(50), Duration::from_millis(200))
+    } else {
+        (Duration::from_millis(500), Duration::from_secs(3))
+    };
+    let mut rows = Vec::new();
+    for op in OPS {
+        for &n in clients {
+            progress(&format!("HTTP {op}: {n} clients"));
+            let http = drive(http_call(op, &client, &base), n, warmup, duration).await;
+            let floor = drive(floor_call(op, &client, &floor_base), n, warmup, duration).await;
+            let in_process = drive(store_call(op, &handle), n, warmup, duration).await;
+            rows.push(HttpRow {
+                op,
+                clients: n,
+                http,
+                floor,
+                in_process,
+            });
+        }
+    }
+    let _ = stop.send(());
+    let _ = serving.await;
+    floor_task.abort();
+    Ok(rows)
+}
+
+async fn send(request: reqwest::RequestBuilder, expected: u16) -> Result<(), String> {
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    if status == expected {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)))
+    }
+}
+
+fn http_call(op: &'static str, client: &reqwest::Client, base: &str) -> Call {
+    let (client, base) = (client.clone(), base.to_owned());
+    Arc::new(move |seq| {
+        let request = match op {
+            "get" => client.get(format!("{base}/v1/models/{MODEL}/versions/1.0.{}", seq % VERSIONS)),
+            "latest" => client.get(format!("{base}/v1/models/{MODEL}/latest")),
+            "store_1" => client
+                .post(format!("{base}/v1/predictions"))
+                .json(&record("1.0.0", seq)),
+            _ => client.post(format!("{base}/v1/predictions/batch")).json(&json!({
+                "predictions": (0..100).map(|i| record("1.0.0", seq * 100 + i)).collect::<Vec<_>>()
+            })),
+        };
+        let expected = if op == "store_1" { 201 } else { 200 };
+        Box::pin(send(request, expected))
+    })
+}
+
+/// The floor does the same HTTP exchange with a fixed answer: a GET for reads, a POST of the
+/// same body for writes (the body is sent and read, not parsed).
+fn floor_call(op: &'static str, client: &reqwest::Client, base: &str) -> Call {
+    let (client, url) = (client.clone(), format!("{base}/floor"));
+    Arc::new(move |seq| {
+        let request = match op {
+            "get" | "latest" => client.get(&url),
+            "store_1" => client.post(&url).json(&record("1.0.0", seq)),
+            _ => client.post(&url).json(&json!({
+                "predictions": (0..100).map(|i| record("1.0.0", seq * 100 + i)).collect::<Vec<_>>()
+            })),
+        };
+        let expected = if matches!(op, "get" | "latest") {
+            200
+        } else {
+            201
+        };
+        Box::pin(send(request, expected))
+    })
+}
+
+fn store_call(op: &'static str, handle: &mlstore::Handle) -> Call {
+    let handle = handle.clone();
+    Arc::new(move |seq| {
+        let handle = handle.clone();
+        Box::pin(async move {
+            let name = ModelName::new(MODEL).map_err(|e| e.to_string())?;
+            let result = match op {
+                "get" => {
+                    let v = Version::new(format!("1.0.{}", seq % VERSIONS))
+                        .map_err(|e| e.to_string())?;
+                    handle.get(&name, &v).await.map(drop)
+                }
+                "latest" => handle.latest(&name).await.map(drop),
+                "store_1" => handle.store_prediction(&prediction(seq)).await,
+                _ => {
+                    let batch: Vec<Prediction> =
+                        (0..100).map(|i| prediction(seq * 100 + i)).collect();
+                    handle.store_predictions(&batch).await
+                }
+            };
+            result.map_err(|e| e.to_string())
+        })
+    })
+}
