@@ -112,31 +112,29 @@ impl HttpMetrics {
 /// the first of [`LATENCY_BUCKETS`] at or above the bucket's upper bound, so a figure read from
 /// these may be up to one coarse bucket high.
 pub fn render_operations(out: &mut String, snapshot: &[OperationSnapshot]) {
-    header(
-        out,
-        "mlstore_operation_calls_total",
-        "counter",
-        "Store operations called (through the cache, if any), by operation.",
-    );
-    for op in snapshot.iter().filter(|o| o.calls > 0) {
-        let _ = writeln!(
-            out,
-            "mlstore_operation_calls_total{{operation=\"{}\"}} {}",
-            op.operation, op.calls
-        );
-    }
-    header(
-        out,
-        "mlstore_operation_errors_total",
-        "counter",
-        "Store operations that returned an error (not found included), by operation.",
-    );
-    for op in snapshot.iter().filter(|o| o.calls > 0) {
-        let _ = writeln!(
-            out,
-            "mlstore_operation_errors_total{{operation=\"{}\"}} {}",
-            op.operation, op.errors
-        );
+    type Counter = (&'static str, &'static str, fn(&OperationSnapshot) -> u64);
+    let counters: [Counter; 2] = [
+        (
+            "mlstore_operation_calls_total",
+            "Store operations called (through the cache, if any), by operation.",
+            |o| o.calls,
+        ),
+        (
+            "mlstore_operation_errors_total",
+            "Store operations that returned an error (not found included), by operation.",
+            |o| o.errors,
+        ),
+    ];
+    for (name, help, value) in counters {
+        header(out, name, "counter", help);
+        for op in snapshot.iter().filter(|o| o.calls > 0) {
+            let _ = writeln!(
+                out,
+                "{name}{{operation=\"{}\"}} {}",
+                op.operation,
+                value(op)
+            );
+        }
     }
     header(
         out,
