@@ -1,6 +1,7 @@
 //! `--http`: operations through `mlstore serve` on loopback (keep-alive), with 1 and 32
 //! concurrent clients, next to a floor measured in the same run (an axum handler that answers a
-//! fixed JSON body: the HTTP cost alone) and the same operation called in process.
+//! fixed JSON body: the HTTP cost alone) and the same operation called in process. With one
+//! client the three are called in turn in one window; with more, one after the other.
 
 use std::future::Future;
 use std::path::Path;
@@ -92,6 +93,54 @@ async fn drive(call: Call, clients: usize, warmup: Duration, duration: Duration)
         errors,
         first_error,
     }
+}
+
+/// One client calling each of `calls` in turn, so that every figure sees the same moment of
+/// the machine (a floor measured in another window can be ±15 µs off). Each call's rate is its
+/// calls over the time spent in them.
+async fn drive_interleaved(calls: &[Call], warmup: Duration, duration: Duration) -> Vec<Cell> {
+    let started = Instant::now();
+    let counting_from = started + warmup;
+    let deadline = counting_from + duration;
+    let mut samples: Vec<Vec<Duration>> = calls.iter().map(|_| Vec::with_capacity(8192)).collect();
+    let mut errors = vec![0u64; calls.len()];
+    let mut first_errors: Vec<Option<String>> = vec![None; calls.len()];
+    let mut seq = 0u64;
+    while Instant::now() < deadline {
+        for (i, call) in calls.iter().enumerate() {
+            let start = Instant::now();
+            let result = call(seq).await;
+            let took = start.elapsed();
+            seq += 1;
+            if start < counting_from {
+                continue;
+            }
+            samples[i].push(took);
+            if let Err(e) = result {
+                errors[i] += 1;
+                first_errors[i].get_or_insert(e);
+            }
+        }
+    }
+    samples
+        .into_iter()
+        .zip(errors)
+        .zip(first_errors)
+        .map(|((s, errors), first_error)| {
+            let busy: Duration = s.iter().sum();
+            Cell {
+                clients: 1,
+                ops_per_s: s.len() as f64 / busy.as_secs_f64().max(f64::MIN_POSITIVE),
+                latency: Summary::of(if s.is_empty() {
+                    vec![Duration::ZERO]
+                } else {
+                    s
+                }),
+                errors,
+                first_error,
+            }
+        })
+        .collect()
 }
 
 const MODEL: &str = "bench-http";
@@ -196,9 +245,23 @@ pub async fn sweep(
     for op in OPS {
         for &n in clients {
             progress(&format!("HTTP {op}: {n} clients"));
-            let http = drive(http_call(op, &client, &base), n, warmup, duration).await;
-            let floor = drive(floor_call(op, &client, &floor_base), n, warmup, duration).await;
-            let in_process = drive(store_call(op, &handle), n, warmup, duration).await;
+            let (http, floor, in_process) = if n == 1 {
+                let calls = [
+                    http_call(op, &client, &base),
+                    floor_call(op, &client, &floor_base),
+                    store_call(op, &handle),
+                ];
+                let mut cells = drive_interleaved(&calls, warmup, 3 * duration).await;
+                let in_process = cells.pop().expect("three cells");
+                let floor = cells.pop().expect("three cells");
+                (cells.pop().expect("three cells"), floor, in_process)
+            } else {
+                (
+                    drive(http_call(op, &client, &base), n, warmup, duration).await,
+                    drive(floor_call(op, &client, &floor_base), n, warmup, duration).await,
+                    drive(store_call(op, &handle), n, warmup, duration).await,
+                )
+            };
             rows.push(HttpRow {
                 op,
                 clients: n,
