@@ -469,6 +469,22 @@ fn query_all<T>(
     rows.map(|row| row.map_err(map)?).collect()
 }
 
+/// [`query_all`] over the rows of one model version: no row from an unregistered version is
+/// [`Error::NotFound`], while a registered version with no row in range is an empty list.
+fn version_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    (model, version): (&ModelName, &Version),
+    decode: impl FnMut(&Row<'_>) -> rusqlite::Result<Result<T>>,
+) -> Result<Vec<T>> {
+    let rows = query_all(conn, sql, params, decode)?;
+    if rows.is_empty() && model_id(conn, model, version)?.is_none() {
+        return Err(Error::version_not_found(model, version));
+    }
+    Ok(rows)
+}
+
 /// The id of a model version, if it is registered.
 fn model_id(conn: &Connection, name: &ModelName, version: &Version) -> Result<Option<i64>> {
     query_one(
@@ -1128,7 +1144,7 @@ impl PredictionStore for SqliteStore {
         let key = version.sort_key();
         let found = self
             .read(|conn| {
-                let found = query_all(
+                version_rows(
                     conn,
                     sql::SCAN_PREDICTIONS,
                     params![
@@ -1141,12 +1157,9 @@ impl PredictionStore for SqliteStore {
                         options.is_labelled_only(),
                         page_size as i64
                     ],
+                    (model, version),
                     |row| prediction_from_row(row, model, version),
-                )?;
-                if found.is_empty() && model_id(conn, model, version)?.is_none() {
-                    return Err(Error::version_not_found(model, version));
-                }
-                Ok(found)
+                )
             })
             .await?;
         Ok(ScanPage::new(found, page_size))
@@ -1162,16 +1175,13 @@ impl PredictionStore for SqliteStore {
         let [start, end, limit] = sql::window_params(&bounds);
         let key = version.sort_key();
         self.read(|conn| {
-            let found = query_all(
+            version_rows(
                 conn,
                 sql::RECENT,
                 params![model.as_str(), key, start, end, limit],
+                (model, version),
                 |row| prediction_from_row(row, model, version),
-            )?;
-            if found.is_empty() && model_id(conn, model, version)?.is_none() {
-                return Err(Error::version_not_found(model, version));
-            }
-            Ok(found)
+            )
         })
         .await
     }
@@ -1213,10 +1223,11 @@ impl PredictionStore for SqliteStore {
         let [start, end, limit] = sql::window_params(&bounds);
         let key = version.sort_key();
         self.read_heavy(|conn| {
-            let rows = query_all(
+            version_rows(
                 conn,
                 sql::WINDOW_ROWS,
                 params![model.as_str(), key, start, end, limit],
+                (model, version),
                 |r| {
                     let classes = match (r.get::<_, Option<String>>(5)?, r.get(6)?) {
                         (Some(p), Some(a)) => Some((p, a)),
@@ -1231,11 +1242,7 @@ impl PredictionStore for SqliteStore {
                         classes,
                     }))
                 },
-            )?;
-            if rows.is_empty() && model_id(conn, model, version)?.is_none() {
-                return Err(Error::version_not_found(model, version));
-            }
-            Ok(rows)
+            )
         })
         .await
     }
@@ -1251,16 +1258,13 @@ impl PredictionStore for SqliteStore {
         let key = version.sort_key();
         let mut confidences = self
             .read_heavy(|conn| {
-                let found = query_all(
+                version_rows(
                     conn,
                     sql::WINDOW_CONFIDENCES,
                     params![model.as_str(), key, start, end, limit],
+                    (model, version),
                     |r| Ok(Ok(r.get::<_, f64>(0)?)),
-                )?;
-                if found.is_empty() && model_id(conn, model, version)?.is_none() {
-                    return Err(Error::version_not_found(model, version));
-                }
-                Ok(found)
+                )
             })
             .await?;
         confidences.sort_by(f64::total_cmp);
@@ -1280,10 +1284,11 @@ impl PredictionStore for SqliteStore {
         };
         let key = version.sort_key();
         self.read_heavy(|conn| {
-            let sums = query_all(
+            version_rows(
                 conn,
                 statement,
                 params![model.as_str(), key, to_micros(&start), to_micros(&end)],
+                (model, version),
                 |r| {
                     let start = match mlstore_core::time::from_micros(r.get(0)?) {
                         Ok(t) => t,
@@ -1304,11 +1309,7 @@ impl PredictionStore for SqliteStore {
                         error_sum: r.get(11)?,
                     }))
                 },
-            )?;
-            if sums.is_empty() && model_id(conn, model, version)?.is_none() {
-                return Err(Error::version_not_found(model, version));
-            }
-            Ok(sums)
+            )
         })
         .await
     }
