@@ -33,6 +33,10 @@ pub(crate) struct ServeArgs {
     /// Requests served at once; more wait their turn (503 after the timeout).
     #[arg(long, default_value_t = mlstore::server::DEFAULT_MAX_IN_FLIGHT, value_name = "N")]
     max_in_flight: usize,
+    /// Longest a request waits for a turn when --max-in-flight are being served, in
+    /// milliseconds (then 503 with Retry-After).
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    queue_timeout: u64,
     /// Log format: one line per request, as text or JSON.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
@@ -77,7 +81,8 @@ pub(crate) async fn serve(g: &Global, args: ServeArgs) -> Result<()> {
         .insecure_no_auth(args.insecure_no_auth)
         .max_body(args.max_body)
         .timeout(Duration::from_secs(args.timeout))
-        .max_in_flight(args.max_in_flight);
+        .max_in_flight(args.max_in_flight)
+        .queue_timeout(Duration::from_millis(args.queue_timeout));
     let handle = g.open(Access::Write).await?.with_metrics();
     let backend = handle.backend().name();
     let server = Server::bind(handle, config).await?;
