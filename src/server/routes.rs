@@ -1340,25 +1340,11 @@ struct DriftParams {
 
 async fn drift(State(s): St, P((name, v)): P<(String, String)>, Q(q): Q<DriftParams>) -> ApiResult {
     let (name, v) = (model(name)?, version(&v)?);
-    let d = DriftThresholds::default();
-    let mut thresholds = d;
-    if q.psi_warn.is_some() || q.psi_drift.is_some() {
-        thresholds = thresholds.psi(q.psi_warn.unwrap_or(0.1), q.psi_drift.unwrap_or(0.25))?;
-    }
-    if q.mean_shift_warn.is_some() || q.mean_shift_drift.is_some() {
-        thresholds = thresholds.mean_shift(
-            q.mean_shift_warn.unwrap_or(2.0),
-            q.mean_shift_drift.unwrap_or(3.0),
-        )?;
-    }
-    if let (Some(w), Some(dr)) = (q.ks_warn, q.ks_drift) {
-        thresholds = thresholds.ks_pvalue(w, dr)?;
-    } else if q.ks_warn.is_some() || q.ks_drift.is_some() {
-        return Err(ApiError::bad_request(
-            "ks_warn",
-            "ks_warn and ks_drift: give both or neither",
-        ));
-    }
+    let thresholds = DriftThresholds::from_parts(
+        [q.psi_warn, q.psi_drift],
+        [q.mean_shift_warn, q.mean_shift_drift],
+        [q.ks_warn, q.ks_drift],
+    )?;
     let report = s
         .handle
         .drift(&name, &v, window(q.last, &q.since, &q.until)?, thresholds)

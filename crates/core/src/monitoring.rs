@@ -719,6 +719,44 @@ fn ordered(field: &'static str, warn: f64, drift: f64) -> Result<()> {
 }
 
 impl DriftThresholds {
+    /// The thresholds a caller gives in parts, as the command line's and the HTTP service's
+    /// options do: a pair given in part keeps the default for the half not given; KS p-values
+    /// count only when both are given.
+    ///
+    /// # Errors
+    /// As [`psi`](Self::psi), [`mean_shift`](Self::mean_shift) and
+    /// [`ks_pvalue`](Self::ks_pvalue); one KS threshold without the other is
+    /// [`Error::InvalidInput`] (field `ks_thresholds`).
+    pub fn from_parts(
+        psi: [Option<f64>; 2],
+        mean_shift: [Option<f64>; 2],
+        ks_pvalue: [Option<f64>; 2],
+    ) -> Result<Self> {
+        let mut t = Self::default();
+        let [warn, drift] = psi;
+        if warn.is_some() || drift.is_some() {
+            t = t.psi(warn.unwrap_or(t.psi_warn), drift.unwrap_or(t.psi_drift))?;
+        }
+        let [warn, drift] = mean_shift;
+        if warn.is_some() || drift.is_some() {
+            t = t.mean_shift(
+                warn.unwrap_or(t.mean_shift_warn),
+                drift.unwrap_or(t.mean_shift_drift),
+            )?;
+        }
+        match ks_pvalue {
+            [Some(warn), Some(drift)] => t = t.ks_pvalue(warn, drift)?,
+            [None, None] => {}
+            _ => {
+                return Err(Error::invalid(
+                    "ks_thresholds",
+                    "give both the warn and the drift p-value, or neither",
+                ))
+            }
+        }
+        Ok(t)
+    }
+
     /// Sets the PSI thresholds.
     ///
     /// # Errors
@@ -922,6 +960,41 @@ pub fn day_start(t: Timestamp) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thresholds_from_parts_keep_defaults_for_missing_halves() {
+        let d = DriftThresholds::default();
+        let none = [None, None];
+        assert_eq!(DriftThresholds::from_parts(none, none, none).unwrap(), d);
+        let t = DriftThresholds::from_parts([Some(0.05), None], none, none).unwrap();
+        assert_eq!(t, d.psi(0.05, 0.25).unwrap());
+        let t = DriftThresholds::from_parts(none, [None, Some(4.0)], none).unwrap();
+        assert_eq!(t, d.mean_shift(2.0, 4.0).unwrap());
+        let t = DriftThresholds::from_parts(none, none, [Some(0.05), Some(0.01)]).unwrap();
+        assert_eq!(t, d.ks_pvalue(0.05, 0.01).unwrap());
+        let e = DriftThresholds::from_parts(none, none, [Some(0.05), None]).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidInput {
+                    field: "ks_thresholds",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = DriftThresholds::from_parts([Some(0.5), None], none, none).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidInput {
+                    field: "psi_thresholds",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
     use serde_json::json;
 
     fn row(confidence: f64, p: Value, a: Option<Value>) -> WindowRow {

@@ -209,15 +209,11 @@ pub(crate) async fn series(g: &Global, a: SeriesArgs) -> Result<()> {
 }
 
 fn thresholds(a: &DriftArgs) -> Result<DriftThresholds> {
-    let d = DriftThresholds::default();
-    let mut t = d;
-    if a.psi_warn.is_some() || a.psi_drift.is_some() {
-        t = t.psi(a.psi_warn.unwrap_or(0.1), a.psi_drift.unwrap_or(0.25))?;
-    }
-    if a.shift_warn.is_some() || a.shift_drift.is_some() {
-        t = t.mean_shift(a.shift_warn.unwrap_or(2.0), a.shift_drift.unwrap_or(3.0))?;
-    }
-    Ok(t)
+    Ok(DriftThresholds::from_parts(
+        [a.psi_warn, a.psi_drift],
+        [a.shift_warn, a.shift_drift],
+        [None, None],
+    )?)
 }
 
 fn show_drift(r: &DriftReport) {
