@@ -1,6 +1,9 @@
 //! `--clients`: an operation run by N concurrent tasks on one store handle, and single
 //! predictions stored through a [`PredictionBatcher`] by N producers.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,6 +38,12 @@ pub struct Cell {
     pub first_error: Option<String>,
 }
 
+/// One call of a measured operation: given a sequence number (unique within a run), the
+/// future to await. Whatever the function does before returning the future (preparing the
+/// input) is not timed; the future is.
+pub type Call =
+    Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
 /// Runs `op` from `clients` tasks on `store` for `warmup` (not counted) and then `duration`.
 pub async fn run(
     store: Arc<dyn Store>,
@@ -45,35 +54,48 @@ pub async fn run(
     warmup: Duration,
     duration: Duration,
 ) -> Cell {
+    let call: Call = Arc::new(move |_| {
+        let input = fixture.input(op);
+        let (store, fixture, via) = (store.clone(), fixture.clone(), via.clone());
+        Box::pin(async move {
+            let result = match (&via, &input) {
+                (Via::Batcher(batcher), Input::Prediction(p)) => batcher.store((**p).clone()).await,
+                _ => fixture.run(store.as_ref(), op, &input).await,
+            };
+            result.map_err(|e| e.to_string())
+        })
+    });
+    drive(call, clients, warmup, duration).await
+}
+
+/// Runs `call` from `clients` tasks for `warmup` (not counted) and then `duration`; each
+/// client times its calls one after the other.
+pub async fn drive(call: Call, clients: usize, warmup: Duration, duration: Duration) -> Cell {
+    let seq = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let counting_from = started + warmup;
     let deadline = counting_from + duration;
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let (store, fixture, via) = (store.clone(), fixture.clone(), via.clone());
+            let (call, seq) = (call.clone(), seq.clone());
             tokio::spawn(async move {
                 let mut samples = Vec::with_capacity(1024);
                 let mut errors = 0u64;
                 let mut first_error = None;
                 loop {
-                    let input = fixture.input(op);
+                    let pending = call(seq.fetch_add(1, Ordering::Relaxed));
                     let start = Instant::now();
                     if start >= deadline {
                         break;
                     }
-                    let result = match (&via, &input) {
-                        (Via::Batcher(batcher), Input::Prediction(p)) => {
-                            batcher.store((**p).clone()).await
-                        }
-                        _ => fixture.run(store.as_ref(), op, &input).await,
-                    };
+                    let result = pending.await;
                     if start < counting_from {
                         continue;
                     }
                     samples.push(start.elapsed());
                     if let Err(e) = result {
                         errors += 1;
-                        first_error.get_or_insert_with(|| e.to_string());
+                        first_error.get_or_insert(e);
                     }
                 }
                 (samples, errors, first_error)

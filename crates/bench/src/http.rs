@@ -3,10 +3,7 @@
 //! fixed JSON body: the HTTP cost alone) and the same operation called in process. With one
 //! client the three are called in turn in one window; with more, one after the other.
 
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +11,7 @@ use mlstore::server::{Server, ServerConfig};
 use mlstore::{ModelMetadata, ModelName, ModelRegistry, Prediction, PredictionStore, Version};
 use serde_json::json;
 
-use crate::clients::Cell;
+use crate::clients::{drive, Call, Cell};
 use crate::measure::Summary;
 
 /// The operations of the HTTP section.
@@ -35,66 +32,6 @@ pub struct HttpRow {
     pub in_process: Cell,
 }
 
-type Call =
-    Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
-
-/// Runs `call` from `clients` tasks for `warmup` (not counted) and then `duration`.
-async fn drive(call: Call, clients: usize, warmup: Duration, duration: Duration) -> Cell {
-    let seq = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let counting_from = started + warmup;
-    let deadline = counting_from + duration;
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (call, seq) = (call.clone(), seq.clone());
-            tokio::spawn(async move {
-                let mut samples = Vec::with_capacity(4096);
-                let mut errors = 0u64;
-                let mut first_error = None;
-                loop {
-                    let start = Instant::now();
-                    if start >= deadline {
-                        break;
-                    }
-                    let result = call(seq.fetch_add(1, Ordering::Relaxed)).await;
-                    if start < counting_from {
-                        continue;
-                    }
-                    samples.push(start.elapsed());
-                    if let Err(e) = result {
-                        errors += 1;
-                        first_error.get_or_insert(e);
-                    }
-                }
-                (samples, errors, first_error)
-            })
-        })
-        .collect();
-    let (mut samples, mut errors, mut first_error) = (Vec::new(), 0, None);
-    for task in tasks {
-        let (s, e, f) = task
-            .await
-            .unwrap_or_else(|e| (Vec::new(), 1, Some(e.to_string())));
-        samples.extend(s);
-        errors += e;
-        if first_error.is_none() {
-            first_error = f;
-        }
-    }
-    let counted = Instant::now().saturating_duration_since(counting_from);
-    Cell {
-        clients,
-        ops_per_s: samples.len() as f64 / counted.as_secs_f64().max(f64::MIN_POSITIVE),
-        latency: Summary::of(if samples.is_empty() {
-            vec![Duration::ZERO]
-        } else {
-            samples
-        }),
-        errors,
-        first_error,
-    }
-}
-
 /// One client calling each of `calls` in turn, so that every figure sees the same moment of
 /// the machine (a floor measured in another window can be ±15 µs off). Each call's rate is its
 /// calls over the time spent in them.
@@ -108,8 +45,9 @@ async fn drive_interleaved(calls: &[Call], warmup: Duration, duration: Duration)
     let mut seq = 0u64;
     while Instant::now() < deadline {
         for (i, call) in calls.iter().enumerate() {
+            let pending = call(seq);
             let start = Instant::now();
-            let result = call(seq).await;
+            let result = pending.await;
             let took = start.elapsed();
             seq += 1;
             if start < counting_from {
@@ -288,21 +226,33 @@ async fn send(request: reqwest::RequestBuilder, expected: u16) -> Result<(), Str
     }
 }
 
+/// The body of `store_100`: 100 prediction records.
+fn batch_body(seq: u64) -> serde_json::Value {
+    json!({"predictions": (0..100).map(|i| record("1.0.0", seq * 100 + i)).collect::<Vec<_>>()})
+}
+
+/// Building the request (URL, JSON body) is part of each timed call, on the server and on the
+/// floor alike.
 fn http_call(op: &'static str, client: &reqwest::Client, base: &str) -> Call {
     let (client, base) = (client.clone(), base.to_owned());
     Arc::new(move |seq| {
-        let request = match op {
-            "get" => client.get(format!("{base}/v1/models/{MODEL}/versions/1.0.{}", seq % VERSIONS)),
-            "latest" => client.get(format!("{base}/v1/models/{MODEL}/latest")),
-            "store_1" => client
-                .post(format!("{base}/v1/predictions"))
-                .json(&record("1.0.0", seq)),
-            _ => client.post(format!("{base}/v1/predictions/batch")).json(&json!({
-                "predictions": (0..100).map(|i| record("1.0.0", seq * 100 + i)).collect::<Vec<_>>()
-            })),
-        };
-        let expected = if op == "store_1" { 201 } else { 200 };
-        Box::pin(send(request, expected))
+        let (client, base) = (client.clone(), base.clone());
+        Box::pin(async move {
+            let request = match op {
+                "get" => client.get(format!(
+                    "{base}/v1/models/{MODEL}/versions/1.0.{}",
+                    seq % VERSIONS
+                )),
+                "latest" => client.get(format!("{base}/v1/models/{MODEL}/latest")),
+                "store_1" => client
+                    .post(format!("{base}/v1/predictions"))
+                    .json(&record("1.0.0", seq)),
+                _ => client
+                    .post(format!("{base}/v1/predictions/batch"))
+                    .json(&batch_body(seq)),
+            };
+            send(request, if op == "store_1" { 201 } else { 200 }).await
+        })
     })
 }
 
@@ -311,19 +261,15 @@ fn http_call(op: &'static str, client: &reqwest::Client, base: &str) -> Call {
 fn floor_call(op: &'static str, client: &reqwest::Client, base: &str) -> Call {
     let (client, url) = (client.clone(), format!("{base}/floor"));
     Arc::new(move |seq| {
-        let request = match op {
-            "get" | "latest" => client.get(&url),
-            "store_1" => client.post(&url).json(&record("1.0.0", seq)),
-            _ => client.post(&url).json(&json!({
-                "predictions": (0..100).map(|i| record("1.0.0", seq * 100 + i)).collect::<Vec<_>>()
-            })),
-        };
-        let expected = if matches!(op, "get" | "latest") {
-            200
-        } else {
-            201
-        };
-        Box::pin(send(request, expected))
+        let (client, url) = (client.clone(), url.clone());
+        Box::pin(async move {
+            let (request, expected) = match op {
+                "get" | "latest" => (client.get(&url), 200),
+                "store_1" => (client.post(&url).json(&record("1.0.0", seq)), 201),
+                _ => (client.post(&url).json(&batch_body(seq)), 201),
+            };
+            send(request, expected).await
+        })
     })
 }
 
