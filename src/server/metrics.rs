@@ -126,15 +126,11 @@ pub fn render_operations(out: &mut String, snapshot: &[OperationSnapshot]) {
         ),
     ];
     for (name, help, value) in counters {
-        header(out, name, "counter", help);
-        for op in snapshot.iter().filter(|o| o.calls > 0) {
-            let _ = writeln!(
-                out,
-                "{name}{{operation=\"{}\"}} {}",
-                op.operation,
-                value(op)
-            );
-        }
+        let samples = snapshot
+            .iter()
+            .filter(|o| o.calls > 0)
+            .map(|o| (format!("operation=\"{}\"", o.operation), value(o)));
+        family(out, name, "counter", help, samples);
     }
     header(
         out,
@@ -155,6 +151,26 @@ pub fn render_operations(out: &mut String, snapshot: &[OperationSnapshot]) {
             op.total.as_secs_f64(),
             op.calls,
         );
+    }
+}
+
+/// Writes a metric: its `# HELP` and `# TYPE`, then one sample per `(labels, value)`, where
+/// `labels` is the text between the braces (empty: no braces).
+pub fn family<L: AsRef<str>>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (L, u64)>,
+) {
+    header(out, name, kind, help);
+    for (labels, value) in samples {
+        let labels = labels.as_ref();
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
     }
 }
 

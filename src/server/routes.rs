@@ -1,7 +1,6 @@
 //! The endpoints: one table ([`ROUTES`]) that the router is built from, each entry a path and
 //! its handlers, each handler a parse, one store call and a JSON answer.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -642,73 +641,52 @@ async fn prometheus(State(s): St) -> ApiResult {
     #[cfg(feature = "cache")]
     if let Some(cache) = s.handle.cache() {
         let c = cache.stats();
-        metrics::header(
-            &mut out,
-            "mlstore_cache_hits_total",
-            "counter",
-            "Reads a cache layer answered.",
-        );
-        let _ = writeln!(
-            out,
-            "mlstore_cache_hits_total{{layer=\"moka\"}} {}",
-            c.moka_hits
-        );
-        let _ = writeln!(
-            out,
-            "mlstore_cache_hits_total{{layer=\"redis\"}} {}",
-            c.redis_hits
-        );
-        metrics::header(
-            &mut out,
-            "mlstore_cache_misses_total",
-            "counter",
-            "Reads a cache layer did not have.",
-        );
-        let _ = writeln!(
-            out,
-            "mlstore_cache_misses_total{{layer=\"moka\"}} {}",
-            c.moka_misses
-        );
-        let _ = writeln!(
-            out,
-            "mlstore_cache_misses_total{{layer=\"redis\"}} {}",
-            c.redis_misses
-        );
-        metrics::header(
-            &mut out,
-            "mlstore_cache_redis_fail_open_total",
-            "counter",
-            "Redis calls that failed or timed out, served by the database instead.",
-        );
-        let _ = writeln!(
-            out,
-            "mlstore_cache_redis_fail_open_total {}",
-            c.redis_errors
-        );
-        metrics::header(
-            &mut out,
-            "mlstore_cache_backend_reads_total",
-            "counter",
-            "Reads the cache passed to the database.",
-        );
-        let _ = writeln!(out, "mlstore_cache_backend_reads_total {}", c.backend_reads);
+        let families = [
+            (
+                "mlstore_cache_hits_total",
+                "Reads a cache layer answered.",
+                vec![
+                    ("layer=\"moka\"", c.moka_hits),
+                    ("layer=\"redis\"", c.redis_hits),
+                ],
+            ),
+            (
+                "mlstore_cache_misses_total",
+                "Reads a cache layer did not have.",
+                vec![
+                    ("layer=\"moka\"", c.moka_misses),
+                    ("layer=\"redis\"", c.redis_misses),
+                ],
+            ),
+            (
+                "mlstore_cache_redis_fail_open_total",
+                "Redis calls that failed or timed out, served by the database instead.",
+                vec![("", c.redis_errors)],
+            ),
+            (
+                "mlstore_cache_backend_reads_total",
+                "Reads the cache passed to the database.",
+                vec![("", c.backend_reads)],
+            ),
+        ];
+        for (name, help, samples) in families {
+            metrics::family(&mut out, name, "counter", help, samples);
+        }
     }
     #[cfg(feature = "postgres")]
     if let crate::Backend::Postgres(pg) = s.handle.backend() {
         let p = pg.pool_status();
-        metrics::header(
+        metrics::family(
             &mut out,
             "mlstore_pool_connections",
             "gauge",
             "PostgreSQL connections of the pool, by state; max is the pool's size.",
+            [
+                ("state=\"in_use\"", u64::from(p.in_use)),
+                ("state=\"idle\"", u64::from(p.idle)),
+                ("state=\"max\"", u64::from(p.max)),
+            ],
         );
-        let _ = writeln!(
-            out,
-            "mlstore_pool_connections{{state=\"in_use\"}} {}",
-            p.in_use
-        );
-        let _ = writeln!(out, "mlstore_pool_connections{{state=\"idle\"}} {}", p.idle);
-        let _ = writeln!(out, "mlstore_pool_connections{{state=\"max\"}} {}", p.max);
     }
     out.push_str(&prediction_gauges(&s).await?);
     Ok((
@@ -749,43 +727,39 @@ async fn prediction_gauges(s: &AppState) -> ApiResult<String> {
             None => break,
         }
     }
-    let mut out = String::new();
-    metrics::header(
-        &mut out,
-        "mlstore_predictions",
-        "gauge",
-        "Predictions stored, by model and version.",
-    );
-    let mut labels = String::new();
+    let mut counts = Vec::with_capacity(versions.len());
     for (name, v) in &versions {
         let filter = PredictionFilter::version(name.clone(), v.clone());
         let total = store.count_predictions(&filter).await?;
         let labelled = store.count_predictions(&filter.labelled_only(true)).await?;
-        let l = format!(
+        let labels = format!(
             "model=\"{}\",version=\"{}\"",
             metrics::escape(name.as_str()),
             metrics::escape(v.as_str())
         );
-        let _ = writeln!(out, "mlstore_predictions{{{l}}} {total}");
-        let _ = writeln!(labels, "mlstore_labels{{{l}}} {labelled}");
+        counts.push((labels, total, labelled));
     }
-    metrics::header(
+    let mut out = String::new();
+    metrics::family(
+        &mut out,
+        "mlstore_predictions",
+        "gauge",
+        "Predictions stored, by model and version.",
+        counts.iter().map(|(l, total, _)| (l, *total)),
+    );
+    metrics::family(
         &mut out,
         "mlstore_labels",
         "gauge",
         "Predictions with a label, by model and version.",
+        counts.iter().map(|(l, _, labelled)| (l, *labelled)),
     );
-    out.push_str(&labels);
-    metrics::header(
+    metrics::family(
         &mut out,
         "mlstore_prediction_gauges_truncated",
         "gauge",
         "1 when more model versions exist than the predictions gauges report.",
-    );
-    let _ = writeln!(
-        out,
-        "mlstore_prediction_gauges_truncated {}",
-        u8::from(truncated)
+        [("", u64::from(truncated))],
     );
     *cached = Some((std::time::Instant::now(), out.clone()));
     Ok(out)
