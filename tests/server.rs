@@ -381,28 +381,22 @@ async fn bad_requests_get_a_clear_4xx_and_write_nothing() {
         (StatusCode::BAD_REQUEST, Some("confidence"))
     );
 
-    let (status, body) = s.get("/v1/models/m/versions/1.x").await;
-    assert_eq!(
-        (status, body["error"]["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("version"))
-    );
-    let (status, body) = s.get("/v1/models?colour=1").await;
-    assert_eq!(
-        (status, body["error"]["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("query"))
-    );
-    let (status, body) = s.get("/v1/models?page_size=0").await;
-    assert_eq!(
-        (status, body["error"]["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("page_size"))
-    );
-    let (status, body) = s
-        .get("/v1/models/m/versions/1.0.0/metrics?since=yesterday")
-        .await;
-    assert_eq!(
-        (status, body["error"]["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("since"))
-    );
+    for (path, field) in [
+        ("/v1/models/m/versions/1.x", "version"),
+        ("/v1/models?colour=1", "query"),
+        ("/v1/models?page_size=0", "page_size"),
+        (
+            "/v1/models/m/versions/1.0.0/metrics?since=yesterday",
+            "since",
+        ),
+    ] {
+        let (status, body) = s.get(path).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{path}: {body}"
+        );
+    }
     let (status, _) = s.get("/v1/predictions/not-a-uuid").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
