@@ -411,9 +411,7 @@ impl PostgresServer {
     /// # Errors
     /// When the server refuses the connection or the `CREATE DATABASE`.
     pub async fn create_test_database(&self) -> Result<String> {
-        let created = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let created = unix_seconds();
         let name = format!(
             "{REAPABLE_PREFIX}{created}_{}",
             uuid::Uuid::new_v4().simple()
@@ -453,6 +451,13 @@ pub const UNUSED_DATABASE_AGE: Duration = Duration::from_secs(20);
 /// follows, then `_` and a random suffix.
 const REAPABLE_PREFIX: &str = "mlstore_tmp_";
 
+/// Seconds since the Unix epoch, the clock the test databases' names carry.
+fn unix_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// When this process last looked for unused test databases: the look is a catalog query, so it
 /// runs at most once every few seconds.
 static LAST_REAP: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
@@ -468,9 +473,7 @@ async fn drop_unused_test_databases(conn: &mut sqlx::PgConnection) {
         }
         *last = Some(Instant::now());
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = unix_seconds();
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT d.datname::text FROM pg_database d \
          WHERE starts_with(d.datname::text, $1) \
