@@ -198,6 +198,52 @@ impl Tokens {
     }
 }
 
+/// The secret an `Authorization` header presents: `Bearer SECRET`, or `Basic` with the secret as
+/// the password (any user name), which is how a browser sends it to the dashboard.
+pub(crate) fn presented_secret(header: &str) -> Option<String> {
+    if let Some(secret) = header.strip_prefix("Bearer ") {
+        return Some(secret.trim().to_owned());
+    }
+    let encoded = header.strip_prefix("Basic ")?.trim();
+    let decoded = String::from_utf8(base64_decode(encoded)?).ok()?;
+    let (_, password) = decoded.split_once(':')?;
+    Some(password.to_owned())
+}
+
+/// Standard base64 with padding (RFC 4648), as HTTP Basic authentication uses it.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(u32::from(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        }))
+    };
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for (i, quad) in bytes.chunks(4).enumerate() {
+        let last = i + 1 == bytes.len() / 4;
+        let pad = quad.iter().rev().take_while(|c| **c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for c in &quad[..4 - pad] {
+            n = n << 6 | value(*c)?;
+        }
+        n <<= 6 * pad as u32;
+        let three = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&three[..3 - pad]);
+    }
+    Some(out)
+}
+
 /// Compares two byte strings without stopping at the first difference.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -209,6 +255,24 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn secrets_come_from_bearer_or_basic_headers() {
+        assert_eq!(presented_secret("Bearer abc ").as_deref(), Some("abc"));
+        // base64("any:s3cret:with:colons")
+        assert_eq!(
+            presented_secret("Basic YW55OnMzY3JldDp3aXRoOmNvbG9ucw==").as_deref(),
+            Some("s3cret:with:colons")
+        );
+        // base64(":pw") and base64("u:pw1")
+        assert_eq!(presented_secret("Basic OnB3").as_deref(), Some("pw"));
+        assert_eq!(presented_secret("Basic dTpwdzE=").as_deref(), Some("pw1"));
+        assert_eq!(presented_secret("Basic bm9jb2xvbg=="), None);
+        assert_eq!(presented_secret("Basic !!!!"), None);
+        assert_eq!(presented_secret("Basic YQ=Y"), None);
+        assert_eq!(presented_secret("Digest x"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -21,6 +21,7 @@
 //! ```
 
 mod auth;
+pub mod dashboard;
 mod error;
 pub mod metrics;
 mod openapi;
@@ -256,6 +257,9 @@ fn router(state: Arc<AppState>) -> Router {
     for route in ROUTES {
         app = app.route(route.path, (route.handler)());
     }
+    for (path, handler) in dashboard::routes() {
+        app = app.route(path, handler);
+    }
     app.route_layer(middleware::from_fn_with_state(Arc::clone(&state), gate))
         .fallback(no_route)
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
@@ -362,14 +366,14 @@ fn authorize(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(auth::presented_secret);
     let Some(presented) = presented else {
         return Err(ApiError::unauthorized(
-            "this server needs `Authorization: Bearer TOKEN`",
+            "this server needs `Authorization: Bearer TOKEN` (or, from a browser, HTTP Basic \
+             authentication with the token as password)",
         ));
     };
-    let Some(token) = tokens.authenticate(presented) else {
+    let Some(token) = tokens.authenticate(&presented) else {
         return Err(ApiError::unauthorized(
             "the token is not one this server accepts",
         ));

@@ -757,6 +757,22 @@ impl DriftThresholds {
         Ok(t)
     }
 
+    /// The PSI thresholds: `(warn, drift)`.
+    pub fn psi_levels(&self) -> (f64, f64) {
+        (self.psi_warn, self.psi_drift)
+    }
+
+    /// The mean-shift thresholds, in baseline standard deviations: `(warn, drift)`.
+    pub fn mean_shift_levels(&self) -> (f64, f64) {
+        (self.mean_shift_warn, self.mean_shift_drift)
+    }
+
+    /// The KS p-value thresholds (a p-value below one reaches it), when set:
+    /// `(warn, drift)`.
+    pub fn ks_pvalue_levels(&self) -> Option<(f64, f64)> {
+        self.ks_pvalue_warn.zip(self.ks_pvalue_drift)
+    }
+
     /// Sets the PSI thresholds.
     ///
     /// # Errors
