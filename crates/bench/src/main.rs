@@ -34,6 +34,9 @@ usage: cargo run --release -p mlstore-bench -- [OPTIONS]
                     (SQLite, moka cache) on loopback with keep-alive, for each number of
                     clients in LIST (default 1,32), next to an HTTP floor (a handler that
                     answers a fixed body) and the same operation in process
+  --dashboard [N]   also time the dashboard's pages (models, a version, compare, alias
+                    history) over a version with N predictions (default 1000000; 100000
+                    with --quick) on SQLite, as `mlstore serve` runs them
   --quick           a smoke run: a few runs of everything (numbers are not meaningful)
   --json FILE       write every figure to FILE as JSON
   --plot FILE.svg   draw p50 per operation per combination (log scale)
@@ -48,6 +51,7 @@ struct Args {
     scale: bool,
     clients: Vec<usize>,
     http: Vec<usize>,
+    dashboard: Option<u64>,
     quick: bool,
     json: Option<PathBuf>,
     plot: Option<PathBuf>,
@@ -76,6 +80,21 @@ fn parse_args() -> std::result::Result<Option<Args>, String> {
             } else {
                 args.clients = list;
             }
+            continue;
+        }
+        if arg == "--dashboard" {
+            let n = match it.next_if(|next| !next.starts_with("--")) {
+                None => 0,
+                Some(n) => match n.replace(['_', ','], "").parse::<u64>() {
+                    Ok(n) if (1..=100_000_000).contains(&n) => n,
+                    _ => {
+                        return Err(format!(
+                            "--dashboard takes a number of predictions, not {n:?}"
+                        ))
+                    }
+                },
+            };
+            args.dashboard = Some(n);
             continue;
         }
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -587,6 +606,38 @@ async fn commit_settings(url: &str) -> String {
 }
 
 /// The HTTP section: each operation through the server, the HTTP floor and in process.
+fn print_dashboard(r: &mlstore_bench::dashboard::DashboardReport) {
+    println!(
+        "\n### Dashboard pages (SQLite, a version with {} predictions over 90 days, seeded in {:.1} s)\n",
+        thousands(r.predictions as f64),
+        r.seeded_in.as_secs_f64()
+    );
+    println!(
+        "Server time: the page's `Server-Timing` (handler start to page built); client: the \
+         whole request on loopback. {} requests per page after one warm-up; target: server \
+         time <= 50 ms.\n",
+        r.pages.first().map_or(0, |p| p.server.runs)
+    );
+    println!("| page | path | server p50 | server slowest | client p50 | HTML | target |");
+    println!("|---|---|---:|---:|---:|---:|---|");
+    for p in &r.pages {
+        println!(
+            "| {} | `{}` | {:.2} ms | {:.2} ms | {:.2} ms | {} KiB | {} |",
+            p.page,
+            p.path,
+            p.server.p50_us / 1000.0,
+            p.server.p99_us / 1000.0,
+            p.client.p50_us / 1000.0,
+            p.bytes.div_ceil(1024),
+            if p.server.p50_us <= 50_000.0 {
+                "met"
+            } else {
+                "missed"
+            }
+        );
+    }
+}
+
 fn print_http(rows: &[mlstore_bench::http::HttpRow]) {
     println!("\n### Through `mlstore serve` (HTTP/1.1 on loopback, keep-alive; SQLite + moka)\n");
     let body: Vec<Vec<String>> = rows
@@ -930,6 +981,23 @@ async fn run(args: Args) -> Result<()> {
                 .await;
         let _ = std::fs::remove_dir_all(&dir);
         print_http(&http_rows.map_err(|e| mlstore_core::Error::configuration(e.to_string()))?);
+    }
+
+    if let Some(n) = args.dashboard {
+        let n = match n {
+            0 if args.quick => 100_000,
+            0 => 1_000_000,
+            n => n,
+        };
+        let dir = std::env::temp_dir().join(format!("mlstore-bench-dashboard-{run_tag}"));
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            mlstore_core::Error::configuration(format!("cannot create {}: {e}", dir.display()))
+        })?;
+        let mut progress = Progress::new(6 + (n as usize).div_ceil(100_000));
+        let report =
+            mlstore_bench::dashboard::run(&dir, n, args.quick, |what| progress.step(what)).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        print_dashboard(&report?);
     }
 
     let peak = peak_rss_bytes();

@@ -9,9 +9,11 @@ use super::html::Esc;
 const W: f64 = 640.0;
 const H: f64 = 240.0;
 const LEFT: f64 = 52.0;
-const RIGHT: f64 = 12.0;
+const RIGHT: f64 = 36.0;
 const TOP: f64 = 24.0;
 const BOTTOM: f64 = 34.0;
+/// Above this many x positions, a line is drawn without a dot (and tooltip) per value.
+const MAX_DOTS: usize = 400;
 
 /// One line of a line chart: its CSS class (`a` or `b`), its name, a value per x position.
 pub(crate) struct Line<'a> {
@@ -110,11 +112,7 @@ fn frame(out: &mut String, label: &str, axis: &YAxis, xs: &[(f64, &str)], x_unit
     for (i, (x, text)) in xs.iter().enumerate() {
         if i % step == 0 || i + 1 == xs.len() && xs.len() <= 8 {
             // A label at the right edge ends there rather than running past it.
-            let anchor = if W - RIGHT - x < 30.0 {
-                "end"
-            } else {
-                "middle"
-            };
+            let anchor = if x + 32.0 > W { "end" } else { "middle" };
             let _ = write!(
                 out,
                 r#"<text x="{x:.1}" y="{}" text-anchor="{anchor}">{}</text>"#,
@@ -163,7 +161,9 @@ pub(crate) fn lines(label: &str, labels: &[String], lines: &[Line<'_>], axis: &Y
         if !path.is_empty() {
             let _ = write!(out, r#"<path class="{}" d="{}"/>"#, line.class, path.trim());
         }
-        for (i, v) in line.values.iter().enumerate() {
+        // A point per value, with its tooltip, unless there are too many to tell apart.
+        let dots = if n <= MAX_DOTS { &line.values[..] } else { &[] };
+        for (i, v) in dots.iter().enumerate() {
             if let Some(v) = v {
                 let _ = write!(
                     out,

@@ -51,6 +51,21 @@ pub(crate) fn percent(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{:.1}%", v * 100.0))
 }
 
+/// A duration in seconds in the largest unit that keeps it above 1.5: `42.0 s`, `12.5 min`,
+/// `3.2 h`, `4.2 d`.
+pub(crate) fn seconds(s: f64) -> String {
+    let a = s.abs();
+    if a < 90.0 {
+        format!("{s:.1} s")
+    } else if a < 5400.0 {
+        format!("{:.1} min", s / 60.0)
+    } else if a < 172_800.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.1} d", s / 86_400.0)
+    }
+}
+
 /// A count with thousands separators.
 pub(crate) fn count(n: u64) -> String {
     let digits = n.to_string();
@@ -117,7 +132,7 @@ form.controls{display:flex;flex-wrap:wrap;gap:.6rem;align-items:end;margin:.4rem
 form.controls label{display:flex;flex-direction:column;font-size:.8rem;color:var(--muted)}
 select,input,button{font:inherit;color:var(--fg);background:var(--bg);border:1px solid var(--line);border-radius:4px;padding:.2rem .4rem}
 button{cursor:pointer;background:var(--panel)}
-svg.chart{width:100%;height:auto;aspect-ratio:640/240;display:block}
+svg.chart{width:100%;max-width:760px;height:auto;aspect-ratio:640/240;display:block}
 svg.chart text{fill:var(--muted);font-size:11px}
 svg.chart .axis{stroke:var(--line)}
 svg.chart .a{stroke:var(--a);fill:none;stroke-width:2}svg.chart .b{stroke:var(--b);fill:none;stroke-width:2}
@@ -167,5 +182,7 @@ mod tests {
         assert_eq!(count(999), "999");
         assert_eq!(ratio(Some(0.812_549)), "0.8125");
         assert_eq!(percent(None), "–");
+        assert_eq!(seconds(42.0), "42.0 s");
+        assert_eq!(seconds(359_700.0), "4.2 d");
     }
 }

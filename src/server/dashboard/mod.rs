@@ -863,7 +863,7 @@ async fn compare_page(
         ("Median label lag", "lag", |m| {
             m.label_lag
                 .as_ref()
-                .map_or_else(|| "–".to_owned(), |l| format!("{:.1} s", l.p50_seconds))
+                .map_or_else(|| "–".to_owned(), |l| html::seconds(l.p50_seconds))
         }),
     ];
     for (label, key, f) in rows {
