@@ -47,7 +47,9 @@ fn compiled_in() -> String {
 }
 
 impl StoreConfig {
-    /// Parses a database URL. Schemes are case-insensitive (`SQLITE://`, `PostgreSQL://`).
+    /// Parses a database URL. Schemes are case-insensitive (`SQLITE://`, `PostgreSQL://`). A
+    /// PostgreSQL URL's read replicas (`?replica=host:port`, repeatable) are joined by those of
+    /// `MLSTORE_POSTGRES_REPLICAS` ([`mlstore_core::env::POSTGRES_REPLICAS`]).
     ///
     /// # Errors
     /// [`Error::Configuration`] for a scheme this build does not support (the message lists the
@@ -75,9 +77,16 @@ impl StoreConfig {
                 Ok(Self::Sqlite(mlstore_sqlite::SqliteConfig::from_url(url)?))
             }
             #[cfg(feature = "postgres")]
-            Some(("postgres" | "postgresql", _, _)) => Ok(Self::Postgres(
-                mlstore_postgres::PostgresConfig::from_url(url)?,
-            )),
+            Some(("postgres" | "postgresql", _, _)) => {
+                let config = mlstore_postgres::PostgresConfig::from_url(url)?;
+                let replicas = std::env::var(env::POSTGRES_REPLICAS).unwrap_or_default();
+                let replicas: Vec<&str> = replicas
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .collect();
+                Ok(Self::Postgres(config.with_replicas(&replicas)?))
+            }
             Some((_, feature, _)) => Err(Error::configuration(format!(
                 "{:?}: {scheme} support is not compiled into this build (enable the `{feature}` \
                  feature of mlstore); supported schemes: {}",

@@ -226,6 +226,8 @@ impl<S: Store> CachedStore<S> {
         F: std::future::Future<Output = Result<Value>> + Send,
     {
         let shared = &self.shared;
+        // A value that fills a cache must be the latest commit, not a replica's older state.
+        let load = mlstore_core::routing::from_primary(load);
         if let Some(redis) = &shared.redis {
             if let Some((found, stamp)) = redis.read(key).await {
                 if let Some(value) = found {

@@ -3,6 +3,11 @@
 /// The database URL (`sqlite://./mlstore.db`, `postgres://...`).
 pub const DATABASE_URL: &str = "MLSTORE_DATABASE_URL";
 
+/// Read replicas of a PostgreSQL database, comma-separated: `host`, `host:port` (the primary's
+/// user, password, database and options) or whole `postgres://` URLs; added to the URL's
+/// `?replica=` entries.
+pub const POSTGRES_REPLICAS: &str = "MLSTORE_POSTGRES_REPLICAS";
+
 /// The cache: `none`, `moka`, `redis://host:6379/0`, `moka+redis://host:6379/0`.
 pub const CACHE: &str = "MLSTORE_CACHE";
 

@@ -40,7 +40,22 @@ pub struct PostgresConfig {
     idle_timeout: Option<Duration>,
     max_lifetime: Option<Duration>,
     statement_cache_capacity: usize,
+    replicas: Vec<String>,
+    replica_max_lag: Duration,
+    replica_connect_timeout: Duration,
 }
+
+/// The URL query keys that configure read replicas (mlstore's, not the driver's).
+const REPLICA_KEYS: [&str; 3] = [
+    "replica",
+    "replica_max_lag_ms",
+    "replica_connect_timeout_ms",
+];
+
+/// How far behind a replica may fall before reads skip it, by default: 5 s.
+pub const DEFAULT_REPLICA_MAX_LAG: Duration = Duration::from_secs(5);
+/// How long a read waits for a replica's connection before using the primary, by default: 1 s.
+pub const DEFAULT_REPLICA_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl PostgresConfig {
     /// Parses a `postgres://` or `postgresql://` URL (the scheme in any case), with the default
@@ -62,15 +77,60 @@ impl PostgresConfig {
                 redact_url(url)
             )));
         }
+        let mut primary = parsed.clone();
+        let mut replicas = Vec::new();
+        let mut replica_max_lag = DEFAULT_REPLICA_MAX_LAG;
+        let mut replica_connect_timeout = DEFAULT_REPLICA_CONNECT_TIMEOUT;
+        let mut kept: Vec<(String, String)> = Vec::new();
+        for (key, value) in parsed.query_pairs() {
+            let millis = || {
+                value
+                    .parse::<u64>()
+                    .map(Duration::from_millis)
+                    .map_err(|_| {
+                        Error::configuration(format!(
+                            "{key}={value:?} in {:?}: expected milliseconds",
+                            redact_url(url)
+                        ))
+                    })
+            };
+            match key.as_ref() {
+                "replica" => replicas.push(replica_url(&parsed, &value, url)?),
+                "replica_max_lag_ms" => replica_max_lag = millis()?,
+                "replica_connect_timeout_ms" => replica_connect_timeout = millis()?,
+                _ => kept.push((key.into_owned(), value.into_owned())),
+            }
+        }
+        if parsed
+            .query_pairs()
+            .any(|(k, _)| REPLICA_KEYS.contains(&k.as_ref()))
+        {
+            if kept.is_empty() {
+                primary.set_query(None);
+            } else {
+                primary.query_pairs_mut().clear().extend_pairs(kept);
+            }
+        }
+        if replica_connect_timeout.is_zero() {
+            return Err(Error::configuration(
+                "replica_connect_timeout_ms is 0: no replica could ever be reached",
+            ));
+        }
         let config = Self {
-            url: url.to_owned(),
+            url: primary.to_string(),
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
             idle_timeout: Some(Duration::from_secs(600)),
             max_lifetime: Some(Duration::from_secs(1800)),
             statement_cache_capacity: 128,
+            replicas,
+            replica_max_lag,
+            replica_connect_timeout,
         };
         config.connect_options()?;
+        for i in 0..config.replicas.len() {
+            config.replica_connect_options(i)?;
+        }
         Ok(config)
     }
 
@@ -127,6 +187,46 @@ impl PostgresConfig {
         Ok(self)
     }
 
+    /// The read replicas, as URLs with their passwords hidden.
+    pub fn replicas(&self) -> Vec<String> {
+        self.replicas.iter().map(|u| redact_url(u)).collect()
+    }
+
+    /// Adds read replicas: each `host`, `host:port` (the primary's user, password, database
+    /// and options) or a whole `postgres://` URL. The URL's `?replica=` does the same.
+    ///
+    /// # Errors
+    /// [`Error::Configuration`] for an entry that is neither.
+    pub fn with_replicas<S: AsRef<str>>(mut self, entries: &[S]) -> Result<Self> {
+        let primary = url::Url::parse(&self.url)
+            .map_err(|e| Error::configuration(format!("{:?}: {e}", self.redacted_url())))?;
+        for entry in entries {
+            let replica = replica_url(&primary, entry.as_ref(), &self.url)?;
+            self.replicas.push(replica);
+            self.replica_connect_options(self.replicas.len() - 1)?;
+        }
+        Ok(self)
+    }
+
+    /// How far behind the primary a replica may fall before reads skip it
+    /// ([`DEFAULT_REPLICA_MAX_LAG`]; `?replica_max_lag_ms=`).
+    pub fn replica_max_lag(&self) -> Duration {
+        self.replica_max_lag
+    }
+
+    /// Sets [`replica_max_lag`](Self::replica_max_lag).
+    #[must_use]
+    pub fn with_replica_max_lag(mut self, lag: Duration) -> Self {
+        self.replica_max_lag = lag;
+        self
+    }
+
+    /// How long a read waits for a replica's connection before it uses the primary
+    /// ([`DEFAULT_REPLICA_CONNECT_TIMEOUT`]; `?replica_connect_timeout_ms=`).
+    pub fn replica_connect_timeout(&self) -> Duration {
+        self.replica_connect_timeout
+    }
+
     /// The URL with its password replaced by `***`.
     pub fn redacted_url(&self) -> String {
         redact_url(&self.url)
@@ -136,7 +236,88 @@ impl PostgresConfig {
     /// of it.
     pub(crate) fn secrets(&self) -> Vec<String> {
         let mut secrets = Vec::new();
-        let Ok(url) = url::Url::parse(&self.url) else {
+        for text in std::iter::once(&self.url).chain(&self.replicas) {
+            secrets.extend(url_secrets(text));
+        }
+        secrets
+    }
+
+    pub(crate) fn connect_options(&self) -> Result<PgConnectOptions> {
+        let options = PgConnectOptions::from_str(&self.url).map_err(|e| {
+            let scrubbed = scrub(&e.to_string(), &self.secrets());
+            Error::configuration(format!(
+                "{:?} is not a usable PostgreSQL URL: {scrubbed}",
+                self.redacted_url()
+            ))
+        })?;
+        Ok(options.statement_cache_capacity(self.statement_cache_capacity))
+    }
+
+    pub(crate) fn replica_connect_options(&self, i: usize) -> Result<PgConnectOptions> {
+        let url = &self.replicas[i];
+        let options = PgConnectOptions::from_str(url).map_err(|e| {
+            let scrubbed = scrub(&e.to_string(), &self.secrets());
+            Error::configuration(format!(
+                "replica {:?} is not a usable PostgreSQL URL: {scrubbed}",
+                redact_url(url)
+            ))
+        })?;
+        Ok(options.statement_cache_capacity(self.statement_cache_capacity))
+    }
+}
+
+/// The URL of a replica entry: `host`, `host:port` (on the primary's URL) or a whole URL.
+fn replica_url(primary: &url::Url, entry: &str, whole: &str) -> Result<String> {
+    let entry = entry.trim();
+    let bad = |why: &str| {
+        Error::configuration(format!(
+            "replica {:?} of {:?}: {why}",
+            redact_url(entry),
+            redact_url(whole)
+        ))
+    };
+    if entry.contains("://") {
+        let u = url::Url::parse(entry).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(u.scheme(), "postgres" | "postgresql") {
+            return Err(bad("not a postgres:// URL"));
+        }
+        return Ok(entry.to_owned());
+    }
+    let (host, port) = match entry.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || p.is_empty() => (
+            h,
+            Some(
+                p.parse::<u16>()
+                    .map_err(|_| bad("expected host or host:port"))?,
+            ),
+        ),
+        _ => (entry, None),
+    };
+    if host.is_empty() {
+        return Err(bad("expected host or host:port"));
+    }
+    let mut u = primary.clone();
+    u.set_host(Some(host)).map_err(|e| bad(&e.to_string()))?;
+    u.set_port(port.or(primary.port()))
+        .map_err(|()| bad("this URL cannot take a port"))?;
+    let kept: Vec<(String, String)> = primary
+        .query_pairs()
+        .filter(|(k, _)| !REPLICA_KEYS.contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        u.set_query(None);
+    } else {
+        u.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Ok(u.to_string())
+}
+
+/// The password of a URL, raw and percent-decoded, from its user part and its query.
+fn url_secrets(text: &str) -> Vec<String> {
+    let mut secrets = Vec::new();
+    {
+        let Ok(url) = url::Url::parse(text) else {
             return secrets;
         };
         let mut add = |raw: &str| {
@@ -161,19 +342,8 @@ impl PostgresConfig {
                 }
             }
         }
-        secrets
     }
-
-    pub(crate) fn connect_options(&self) -> Result<PgConnectOptions> {
-        let options = PgConnectOptions::from_str(&self.url).map_err(|e| {
-            let scrubbed = scrub(&e.to_string(), &self.secrets());
-            Error::configuration(format!(
-                "{:?} is not a usable PostgreSQL URL: {scrubbed}",
-                self.redacted_url()
-            ))
-        })?;
-        Ok(options.statement_cache_capacity(self.statement_cache_capacity))
-    }
+    secrets
 }
 
 /// Replaces every secret in `text` with `***`.
@@ -194,13 +364,21 @@ impl fmt::Debug for PostgresConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("statement_cache_capacity", &self.statement_cache_capacity)
+            .field("replicas", &self.replicas())
+            .field("replica_max_lag", &self.replica_max_lag)
+            .field("replica_connect_timeout", &self.replica_connect_timeout)
             .finish()
     }
 }
 
 impl fmt::Display for PostgresConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted_url())
+        f.write_str(&self.redacted_url())?;
+        match self.replicas.len() {
+            0 => Ok(()),
+            1 => f.write_str(" (+1 read replica)"),
+            n => write!(f, " (+{n} read replicas)"),
+        }
     }
 }
 

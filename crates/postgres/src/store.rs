@@ -24,11 +24,12 @@ use uuid::Uuid;
 use crate::config::PostgresConfig;
 use crate::error::{ErrorMap, BACKEND};
 use crate::pool::{ConnPool, PooledConnection};
+use crate::replicas::{ReplicaStatus, Replicas};
 use crate::sql;
 
-/// Runs one query on a pooled connection and records how it ended (see
-/// [`PooledConnection::settle`]): `run!(self, c => query.execute(c))`.
-macro_rules! run {
+/// Runs one query on a pooled connection of the primary and records how it ended (see
+/// [`PooledConnection::settle`]): `primary!(self, c => query.execute(c))`.
+macro_rules! primary {
     ($store:expr, $conn:ident => $query:expr) => {{
         let mut lease = $store.pool.acquire().await?;
         let result = {
@@ -37,6 +38,58 @@ macro_rules! run {
         };
         lease.settle(&result);
         result
+    }};
+}
+
+/// Runs one writing statement on the primary, as [`primary!`]; after a success, with read
+/// replicas, records the primary's WAL position for read-your-writes (see [`crate::replicas`]).
+macro_rules! run {
+    ($store:expr, $conn:ident => $query:expr) => {{
+        let mut lease = $store.pool.acquire().await?;
+        let result = {
+            let $conn = &mut *lease;
+            $query.await
+        };
+        lease.settle(&result);
+        if result.is_ok() {
+            $store.replicas.after_write(&mut lease).await;
+        }
+        result
+    }};
+}
+
+/// Runs one reading statement on a replica that has replayed this store's writes, or on the
+/// primary (see [`crate::replicas`]); a read that fails on a replica runs again on the primary.
+macro_rules! read {
+    ($store:expr, $conn:ident => $query:expr) => {{
+        let mut routed = None;
+        if let Some(replica) = $store.replicas.pick().await {
+            match replica.pool.acquire().await {
+                Ok(mut lease) => {
+                    let result = {
+                        let $conn = &mut *lease;
+                        $query.await
+                    };
+                    lease.settle(&result);
+                    match result {
+                        Ok(value) => {
+                            replica.served();
+                            routed = Some(Ok(value));
+                        }
+                        Err(e) => {
+                            if crate::replicas::is_connection_error(&e) {
+                                replica.mark_down();
+                            }
+                        }
+                    }
+                }
+                Err(_) => replica.mark_down(),
+            }
+        }
+        match routed {
+            Some(result) => result,
+            None => primary!($store, $conn => $query),
+        }
     }};
 }
 
@@ -63,6 +116,7 @@ pub fn latest_schema_version() -> i64 {
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Arc<ConnPool>,
+    replicas: Arc<Replicas>,
     config: PostgresConfig,
     errors: ErrorMap,
     schema_version: i64,
@@ -224,6 +278,7 @@ impl<'a> Change<'a> {
         match self.check(result) {
             Ok(_) => {
                 self.finished = true;
+                self.store.replicas.after_write(&mut self.lease).await;
                 Ok(value)
             }
             Err(e) => {
@@ -269,8 +324,24 @@ impl PostgresStore {
             .fetch_one(&mut conn)
             .await
             .map_err(|e| errors.map(e))?;
+        let replicas = (0..config.replicas().len())
+            .map(|i| {
+                Ok((
+                    config.replicas()[i].clone(),
+                    config.replica_connect_options(i)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let replicas = Arc::new(Replicas::new(
+            replicas,
+            config.replica_connect_timeout(),
+            config.replica_max_lag(),
+            &errors,
+        ));
+        replicas.after_connect(&mut conn).await;
         Ok(Self {
             pool,
+            replicas,
             config,
             errors,
             schema_version,
@@ -315,6 +386,14 @@ impl PostgresStore {
     /// their query ends.
     pub fn close(&self) {
         self.pool.close();
+        self.replicas.close();
+    }
+
+    /// What the store knows of each read replica (none without replicas): the URL (password
+    /// hidden), whether it is up, how far it has replayed and how far behind it was at the last
+    /// check, and how many reads it served.
+    pub fn replica_status(&self) -> Vec<(String, ReplicaStatus)> {
+        self.replicas.status()
     }
 
     fn map(&self, err: sqlx::Error) -> Error {
@@ -322,7 +401,7 @@ impl PostgresStore {
     }
 
     async fn version_exists(&self, model: &ModelName, key: &[u8]) -> Result<bool> {
-        let id: Option<i64> = run!(self, c => sqlx::query_scalar(sql::MODEL_ID)
+        let id: Option<i64> = read!(self, c => sqlx::query_scalar(sql::MODEL_ID)
             .bind(model.as_str())
             .bind(key)
             .fetch_optional(c))
@@ -341,7 +420,7 @@ impl PostgresStore {
         bounds: &mlstore_core::Bounds,
     ) -> Result<Vec<sqlx::postgres::PgRow>> {
         let key = version.sort_key();
-        let rows = run!(self, c => sqlx::query(statement)
+        let rows = read!(self, c => sqlx::query(statement)
             .bind(model.as_str())
             .bind(&key)
             .bind(bounds.start)
@@ -364,7 +443,7 @@ impl PostgresStore {
                 return Err(Error::version_not_found(name, version));
             }
             (Some(name), None) => {
-                let exists: Option<i32> = run!(self, c => sqlx::query_scalar(sql::MODEL_EXISTS)
+                let exists: Option<i32> = read!(self, c => sqlx::query_scalar(sql::MODEL_EXISTS)
                     .bind(name.as_str())
                     .fetch_optional(c))
                 .map_err(|e| self.map(e))?;
@@ -405,7 +484,7 @@ impl ModelRegistry for PostgresStore {
     }
 
     async fn get(&self, name: &ModelName, version: &Version) -> Result<Option<ModelMetadata>> {
-        let row = run!(self, c => sqlx::query(sql::GET)
+        let row = read!(self, c => sqlx::query(sql::GET)
             .bind(name.as_str())
             .bind(version.sort_key())
             .fetch_optional(c))
@@ -414,7 +493,7 @@ impl ModelRegistry for PostgresStore {
     }
 
     async fn latest(&self, name: &ModelName) -> Result<Option<ModelMetadata>> {
-        let row = run!(self, c => sqlx::query(sql::LATEST)
+        let row = read!(self, c => sqlx::query(sql::LATEST)
             .bind(name.as_str())
             .fetch_optional(c))
         .map_err(|e| self.map(e))?;
@@ -422,7 +501,7 @@ impl ModelRegistry for PostgresStore {
     }
 
     async fn versions(&self, name: &ModelName) -> Result<Vec<ModelMetadata>> {
-        let rows = run!(self, c => sqlx::query(sql::VERSIONS)
+        let rows = read!(self, c => sqlx::query(sql::VERSIONS)
             .bind(name.as_str())
             .fetch_all(c))
         .map_err(|e| self.map(e))?;
@@ -430,7 +509,7 @@ impl ModelRegistry for PostgresStore {
     }
 
     async fn list_models(&self) -> Result<Vec<ModelName>> {
-        let names: Vec<String> = run!(self, c => sqlx::query_scalar(sql::LIST_MODELS)
+        let names: Vec<String> = read!(self, c => sqlx::query_scalar(sql::LIST_MODELS)
             .fetch_all(c))
         .map_err(|e| self.map(e))?;
         names.into_iter().map(ModelName::new).collect()
@@ -519,7 +598,7 @@ impl ModelRegistry for PostgresStore {
     }
 
     async fn resolve_alias(&self, name: &ModelName, alias: &Alias) -> Result<Option<Version>> {
-        let text: Option<String> = run!(self, c => sqlx::query_scalar(sql::RESOLVE_ALIAS)
+        let text: Option<String> = read!(self, c => sqlx::query_scalar(sql::RESOLVE_ALIAS)
             .bind(name.as_str())
             .bind(alias.as_str())
             .fetch_optional(c))
@@ -548,7 +627,7 @@ impl ModelRegistry for PostgresStore {
     }
 
     async fn aliases(&self, name: &ModelName) -> Result<Vec<(Alias, Version)>> {
-        let rows: Vec<(String, String)> = run!(self, c => sqlx::query_as(sql::ALIASES)
+        let rows: Vec<(String, String)> = read!(self, c => sqlx::query_as(sql::ALIASES)
             .bind(name.as_str())
             .fetch_all(c))
         .map_err(|e| self.map(e))?;
@@ -563,7 +642,7 @@ impl ModelRegistry for PostgresStore {
         alias: &Alias,
         at: Timestamp,
     ) -> Result<Option<Version>> {
-        let last: Option<(String, Option<String>)> = run!(self, c => sqlx::query_as(sql::ALIAS_AT)
+        let last: Option<(String, Option<String>)> = read!(self, c => sqlx::query_as(sql::ALIAS_AT)
             .bind(name.as_str())
             .bind(alias.as_str())
             .bind(at)
@@ -621,16 +700,19 @@ impl ModelRegistry for PostgresStore {
     async fn events(&self, query: &EventQuery) -> Result<EventPage> {
         let limit = query.check()?;
         use mlstore_core::history::FilterValue;
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql::events_query(query)));
-        for (_, value) in query.sql_filters() {
-            q = match value {
-                FilterValue::Text(t) => q.bind(t.to_owned()),
-                FilterValue::Time(t) => q.bind(t),
-                FilterValue::Seq(n) => q.bind(n),
-                _ => q.bind(Option::<String>::None),
-            };
-        }
-        let rows = run!(self, c => q.bind(limit as i64).fetch_all(c)).map_err(|e| self.map(e))?;
+        let build = || {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql::events_query(query)));
+            for (_, value) in query.sql_filters() {
+                q = match value {
+                    FilterValue::Text(t) => q.bind(t.to_owned()),
+                    FilterValue::Time(t) => q.bind(t),
+                    FilterValue::Seq(n) => q.bind(n),
+                    _ => q.bind(Option::<String>::None),
+                };
+            }
+            q.bind(limit as i64)
+        };
+        let rows = read!(self, c => build().fetch_all(c)).map_err(|e| self.map(e))?;
         let events = rows
             .iter()
             .map(|r| {
@@ -647,7 +729,7 @@ impl ModelRegistry for PostgresStore {
         let after = query.cursor().map(Version::sort_key).unwrap_or_default();
         let filter = query.list_filter();
         let tag = filter.tag_filter();
-        let rows = run!(self, c => sqlx::query(sql::VERSIONS_PAGE)
+        let rows = read!(self, c => sqlx::query(sql::VERSIONS_PAGE)
             .bind(name.as_str())
             .bind(&after)
             .bind(filter.status_filter())
@@ -668,7 +750,7 @@ impl ModelRegistry for PostgresStore {
         let after = query.cursor().map_or("", ModelName::as_str);
         let filter = query.list_filter();
         let tag = filter.tag_filter();
-        let names: Vec<String> = run!(self, c => sqlx::query_scalar(sql::MODELS_PAGE)
+        let names: Vec<String> = read!(self, c => sqlx::query_scalar(sql::MODELS_PAGE)
             .bind(after)
             .bind(Option::<Vec<u8>>::None)
             .bind(filter.status_filter())
@@ -737,7 +819,7 @@ impl PredictionStore for PostgresStore {
             .map(|(m, v)| (m.as_str(), v.sort_key()))
             .unzip();
         let unknown: Option<(String, Vec<u8>)> =
-            run!(self, c => sqlx::query_as(sql::FIRST_UNKNOWN_VERSION)
+            primary!(self, c => sqlx::query_as(sql::FIRST_UNKNOWN_VERSION)
             .bind(&names)
             .bind(&keys)
             .fetch_optional(c))
@@ -849,7 +931,7 @@ impl PredictionStore for PostgresStore {
             return Ok(());
         }
         let unknown: Option<Uuid> =
-            run!(self, c => sqlx::query_scalar(sql::FIRST_UNKNOWN_PREDICTION)
+            primary!(self, c => sqlx::query_scalar(sql::FIRST_UNKNOWN_PREDICTION)
             .bind(&ids)
             .fetch_optional(c))
             .map_err(|e| self.map(e))?;
@@ -902,7 +984,7 @@ impl PredictionStore for PostgresStore {
     }
 
     async fn prediction(&self, id: Uuid) -> Result<Option<Prediction>> {
-        let row = run!(self, c => sqlx::query(sql::PREDICTION_BY_ID)
+        let row = read!(self, c => sqlx::query(sql::PREDICTION_BY_ID)
             .bind(id)
             .fetch_optional(c))
         .map_err(|e| self.map(e))?;
@@ -921,7 +1003,7 @@ impl PredictionStore for PostgresStore {
         let bounds = filter.bounds()?;
         let name = filter.model_name().map(ModelName::as_str);
         let key = filter.model_version().map(Version::sort_key);
-        let count: i64 = run!(self, c => sqlx::query_scalar(sql::COUNT_PREDICTIONS)
+        let count: i64 = read!(self, c => sqlx::query_scalar(sql::COUNT_PREDICTIONS)
             .bind(name)
             .bind(&key)
             .bind(bounds.start)
@@ -943,7 +1025,7 @@ impl PredictionStore for PostgresStore {
     ) -> Result<ScanPage> {
         let (bounds, from, page_size) = options.resolve()?;
         let key = version.sort_key();
-        let rows = run!(self, c => sqlx::query(sql::SCAN_PREDICTIONS)
+        let rows = read!(self, c => sqlx::query(sql::SCAN_PREDICTIONS)
             .bind(model.as_str())
             .bind(&key)
             .bind(bounds.start)
@@ -995,7 +1077,7 @@ impl PredictionStore for PostgresStore {
     ) -> Result<Accuracy> {
         let bounds = window.for_aggregate()?;
         let (model_id, total, correct): (Option<i64>, i64, i64) =
-            run!(self, c => sqlx::query_as(sql::ACCURACY)
+            read!(self, c => sqlx::query_as(sql::ACCURACY)
             .bind(model.as_str())
             .bind(version.sort_key())
             .bind(bounds.start)
@@ -1069,7 +1151,7 @@ impl PredictionStore for PostgresStore {
             _ => sql::HOUR_SUMS,
         };
         let key = version.sort_key();
-        let rows = run!(self, c => sqlx::query(statement)
+        let rows = read!(self, c => sqlx::query(statement)
             .bind(model.as_str())
             .bind(&key)
             .bind(start)
@@ -1124,7 +1206,7 @@ impl PredictionStore for PostgresStore {
         model: &ModelName,
         version: &Version,
     ) -> Result<Option<ConfidenceBaseline>> {
-        let row = run!(self, c => sqlx::query(sql::BASELINE)
+        let row = read!(self, c => sqlx::query(sql::BASELINE)
             .bind(model.as_str())
             .bind(version.sort_key())
             .fetch_optional(c))

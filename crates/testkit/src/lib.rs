@@ -115,13 +115,16 @@ struct Supervised {
 
 /// Shell wrapper: starts the server in the background, waits for its stdin (our pipe) to close,
 /// then stops the server with `$STOP_SIGNAL`, waits for it and removes `$CLEANUP_DIR`.
+///
+/// A line `keep` before the pipe closes stops the server but keeps its directory (a replica
+/// stopped to be started again).
 const WRAPPER: &str = r#"trap '' INT TERM
 "$@" &
 pid=$!
-read _ignored
+read command
 kill -s "$STOP_SIGNAL" "$pid" 2>/dev/null
 wait "$pid"
-rm -rf "$CLEANUP_DIR""#;
+[ "$command" = keep ] || rm -rf "$CLEANUP_DIR""#;
 
 impl Supervised {
     fn spawn(
@@ -158,6 +161,14 @@ impl Supervised {
             .map_err(|e| error(format!("cannot start {}: {e}", program.display())))?;
         let stdin = child.stdin.take();
         Ok(Self { child, stdin })
+    }
+
+    /// Stops the server and waits for it, keeping its directory.
+    fn stop_keeping_files(mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.write_all(b"keep\n");
+        }
+        drop(self);
     }
 
     fn exited(&mut self) -> Option<std::process::ExitStatus> {
@@ -222,6 +233,55 @@ impl fmt::Debug for PostgresServer {
             .field("started_here", &self.process.is_some())
             .finish()
     }
+}
+
+/// The arguments of `postgres` for a throwaway server in `root` (data in `data`) on `port`;
+/// `durable` turns fsync, synchronous commit and full-page writes on; `extra` settings follow.
+fn server_args(data: &Path, port: u16, root: &Path, durable: bool, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-D",
+        &data.to_string_lossy(),
+        "-p",
+        &port.to_string(),
+        "-k",
+        &root.to_string_lossy(),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        if durable { "fsync=on" } else { "fsync=off" },
+        "-c",
+        if durable {
+            "synchronous_commit=on"
+        } else {
+            "synchronous_commit=off"
+        },
+        "-c",
+        if durable {
+            "full_page_writes=on"
+        } else {
+            "full_page_writes=off"
+        },
+        "-c",
+        // Each CREATE DATABASE logs its whole template (about 7.5 MiB) to WAL; a small WAL
+        // keeps the test server's disk use down (checkpoints are cheap with fsync off).
+        if durable {
+            "max_wal_size=1GB"
+        } else {
+            "max_wal_size=256MB"
+        },
+        "-c",
+        "max_connections=400",
+        "-c",
+        "shared_buffers=128MB",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for setting in extra {
+        args.push("-c".into());
+        args.push((*setting).to_owned());
+    }
+    args
 }
 
 impl PostgresServer {
@@ -325,45 +385,7 @@ impl PostgresServer {
         )
         .map_err(|e| error(format!("cannot write {}: {e}", hba.display())))?;
         let port = free_port()?;
-        let args: Vec<String> = [
-            "-D",
-            &data.to_string_lossy(),
-            "-p",
-            &port.to_string(),
-            "-k",
-            &root.to_string_lossy(),
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            if durable { "fsync=on" } else { "fsync=off" },
-            "-c",
-            if durable {
-                "synchronous_commit=on"
-            } else {
-                "synchronous_commit=off"
-            },
-            "-c",
-            if durable {
-                "full_page_writes=on"
-            } else {
-                "full_page_writes=off"
-            },
-            "-c",
-            // Each CREATE DATABASE logs its whole template (about 7.5 MiB) to WAL; a small WAL
-            // keeps the test server's disk use down (checkpoints are cheap with fsync off).
-            if durable {
-                "max_wal_size=1GB"
-            } else {
-                "max_wal_size=256MB"
-            },
-            "-c",
-            "max_connections=400",
-            "-c",
-            "shared_buffers=128MB",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let args = server_args(&data, port, &root, durable, &[]);
         let log = root.join("postgres.log");
         let mut process = Supervised::spawn(&postgres, &args, &log, "INT", &root, user)?;
         wait_until(
@@ -439,6 +461,233 @@ impl PostgresServer {
     fn redacted(&self) -> String {
         mlstore_core::redact_url(&self.admin_url)
     }
+}
+
+/// A streaming replica of a PostgreSQL server: `pg_basebackup -R` of the primary into a
+/// directory of its own, then `postgres` on it on a free loopback port (hot standby: it answers
+/// reads). It can be stopped and started again (its data is kept in between) and is removed when
+/// dropped or when this process exits.
+pub struct PostgresReplica {
+    port: u16,
+    root: PathBuf,
+    postgres: PathBuf,
+    args: Vec<String>,
+    user: Option<(u32, u32)>,
+    process: Option<Supervised>,
+}
+
+impl fmt::Debug for PostgresReplica {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresReplica")
+            .field("port", &self.port)
+            .field("running", &self.process.is_some())
+            .finish()
+    }
+}
+
+impl PostgresReplica {
+    /// Takes a base backup of `primary` (any server this process can reach as `postgres` on
+    /// loopback with replication allowed, as the throwaway one is) and starts a replica that
+    /// streams from it.
+    ///
+    /// # Errors
+    /// When the binaries are missing, the backup fails, or the replica is not ready in 60 s.
+    pub fn start(primary: &PostgresServer) -> Result<Self> {
+        let dirs = debian_postgres_dirs();
+        let missing = || error("pg_basebackup/postgres not found: install postgresql");
+        let basebackup = find_binary("pg_basebackup", &dirs).ok_or_else(missing)?;
+        let postgres = find_binary("postgres", &dirs).ok_or_else(missing)?;
+        let user = if running_as_root() {
+            Some(user_ids("postgres").ok_or_else(|| error("no `postgres` user to run as"))?)
+        } else {
+            None
+        };
+        let primary_port = primary
+            .admin_url
+            .rsplit_once(':')
+            .and_then(|(_, rest)| rest.split('/').next())
+            .and_then(|p| p.parse::<u16>().ok())
+            .ok_or_else(|| error("the primary's URL has no port"))?;
+        let root = tempfile::Builder::new()
+            .prefix("mlstore-replica-")
+            .tempdir()
+            .map_err(|e| error(format!("cannot create a temporary directory: {e}")))?
+            .keep();
+        if let Some((uid, gid)) = user {
+            std::os::unix::fs::chown(&root, Some(uid), Some(gid))
+                .map_err(|e| error(format!("cannot give {} to postgres: {e}", root.display())))?;
+        }
+        let data = root.join("data");
+        let mut backup = Command::new(&basebackup);
+        backup
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary_port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .arg("-D")
+            .arg(&data)
+            .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
+            .stdin(Stdio::null());
+        if let Some((uid, gid)) = user {
+            use std::os::unix::process::CommandExt;
+            backup.uid(uid).gid(gid);
+        }
+        let output = backup
+            .output()
+            .map_err(|e| error(format!("cannot run {}: {e}", basebackup.display())))?;
+        if !output.status.success() {
+            let _ = std::fs::remove_dir_all(&root);
+            return Err(error(format!(
+                "pg_basebackup failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        let port = free_port()?;
+        let args = server_args(
+            &data,
+            port,
+            &root,
+            false,
+            &["hot_standby=on", "hot_standby_feedback=on"],
+        );
+        let mut replica = Self {
+            port,
+            root,
+            postgres,
+            args,
+            user,
+            process: None,
+        };
+        replica.restart()?;
+        Ok(replica)
+    }
+
+    /// `host:port` of the replica, as a store's `?replica=` takes it.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `url` (a database URL of the primary) with `?replica=` naming this replica.
+    pub fn replicated_url(&self, url: &str) -> String {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}replica={}", self.address())
+    }
+
+    /// Whether the replica runs.
+    pub fn is_running(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// Stops the replica (fast shutdown), keeping its data for [`restart`](Self::restart).
+    pub fn stop(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.stop_keeping_files();
+        }
+    }
+
+    /// Starts a stopped replica again on the same port; it catches up from the primary.
+    ///
+    /// # Errors
+    /// When it is not ready to accept reads within 60 s.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.process.is_some() {
+            return Ok(());
+        }
+        let log = self.root.join(format!("replica-{}.log", unix_seconds()));
+        let mut process = Supervised::spawn(
+            &self.postgres,
+            &self.args,
+            &log,
+            "INT",
+            &self.root,
+            self.user,
+        )?;
+        wait_until(
+            "postgres replica",
+            &mut process,
+            &log,
+            Duration::from_secs(60),
+            || {
+                std::fs::read_to_string(&log)
+                    .map(|text| text.contains("ready to accept read-only connections"))
+                    .unwrap_or(false)
+            },
+        )?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// Waits until `database` (created on the primary) can be reached on the replica.
+    ///
+    /// # Errors
+    /// When it cannot within `timeout`.
+    pub async fn wait_for_database(&self, database: &str, timeout: Duration) -> Result<()> {
+        use sqlx::Connection;
+        let url = format!("postgres://postgres@127.0.0.1:{}/{database}", self.port);
+        let deadline = Instant::now() + timeout;
+        loop {
+            match sqlx::PgConnection::connect(&url).await {
+                Ok(conn) => {
+                    conn.close().await.ok();
+                    return Ok(());
+                }
+                Err(e) if Instant::now() > deadline => {
+                    return Err(error(format!(
+                        "database {database} not on the replica: {e}"
+                    )))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+}
+
+impl Drop for PostgresReplica {
+    fn drop(&mut self) {
+        if self.process.take().is_none() {
+            // Stopped: the wrapper kept the directory.
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+static REPLICA: OnceLock<std::result::Result<PostgresReplica, TestkitError>> = OnceLock::new();
+
+/// A streaming replica of [`postgres`], started on first use and shared by this test process.
+///
+/// # Panics
+/// When it cannot be started.
+pub fn postgres_replica() -> &'static PostgresReplica {
+    match REPLICA.get_or_init(|| PostgresReplica::start(postgres())) {
+        Ok(replica) => replica,
+        Err(e) => panic!("no PostgreSQL replica for the tests: {e}"),
+    }
+}
+
+/// A new, empty database on [`postgres`] and its URL with `?replica=` naming
+/// [`postgres_replica`], once the replica has it.
+///
+/// # Panics
+/// When no server or replica can be had.
+pub async fn fresh_replicated_postgres_url() -> String {
+    let url = fresh_postgres_url().await;
+    let replica = postgres_replica();
+    let database = url
+        .rsplit('/')
+        .next()
+        .and_then(|d| d.split('?').next())
+        .unwrap_or_default()
+        .to_owned();
+    replica
+        .wait_for_database(&database, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    replica.replicated_url(&url)
 }
 
 /// How long a test database (from [`PostgresServer::create_test_database`]) must have existed,

@@ -261,7 +261,7 @@ async fn models(State(s): St, Query(q): Query<ModelsParams>) -> PageResult<Respo
                     Esc(m.version().as_str())
                 );
             }
-            None => body.push_str("–"),
+            None => body.push('–'),
         }
         if versions.len() >= 2 {
             let n = versions.len();
@@ -763,6 +763,9 @@ fn short_json(v: &serde_json::Value) -> String {
 // ---------------------------------------------------------------------------------------------
 // Compare.
 
+/// A row of the comparison table: label, data key, how a version's value reads.
+type MetricRow = (&'static str, &'static str, fn(&WindowMetrics) -> String);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CompareParams {
@@ -852,7 +855,7 @@ async fn compare_page(
         version_href(&name, &b),
         Esc(b.as_str())
     );
-    let rows: [(&str, &str, fn(&WindowMetrics) -> String); 6] = [
+    let rows: [MetricRow; 6] = [
         ("Predictions", "predictions", |m| count(m.predictions)),
         ("Labelled", "labelled", |m| count(m.labelled)),
         ("Accuracy", "accuracy", |m| ratio(m.accuracy)),
