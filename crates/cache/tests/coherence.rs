@@ -217,3 +217,78 @@ async fn a_write_reaches_a_continuously_reading_handle_within_a_bounded_window()
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A cache over a PostgreSQL store with a read replica never learns a value from the replica:
+/// with the replica's replay paused behind a write made by another handle, a plain read of the
+/// store sees the replica's older state, while the cache's first read (which fills it) goes to
+/// the primary and every later hit returns the new value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_never_fills_from_a_lagging_replica() {
+    let url = mlstore_testkit::fresh_postgres_url().await;
+    let replica = tokio::task::spawn_blocking(|| {
+        mlstore_testkit::PostgresReplica::start(mlstore_testkit::postgres()).expect("a replica")
+    })
+    .await
+    .unwrap();
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    replica
+        .wait_for_database(&database, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let replicated = replica.replicated_url(&url);
+    let writer = PostgresStore::connect_url(&replicated).await.unwrap();
+    let name = unique_name("replica_fill");
+    writer.register(&metadata(&name, "1.0.0")).await.unwrap();
+    let plain = PostgresStore::connect_url(&replicated).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while plain.latest(&name).await.unwrap().is_none() || plain.replica_status()[0].1.reads == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the replica never served: {:?}",
+            plain.replica_status()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for cache in ["moka", "redis", "moka+redis"] {
+        let inner = PostgresStore::connect_url(&replicated).await.unwrap();
+        let mode = match cache {
+            "moka" => CacheMode::Moka,
+            other => mode(other),
+        };
+        // A namespace of its own: the writer is not behind this cache, so nothing it writes
+        // would reach an entry an earlier round left in Redis.
+        let config = CacheConfig::new(mode)
+            .with_namespace(format!(
+                "replica_fill_{}_{}",
+                cache.len(),
+                uuid::Uuid::new_v4().simple()
+            ))
+            .unwrap();
+        let cached = CachedStore::new(inner, config).unwrap();
+        replica.pause_replay().await.unwrap();
+        let next = format!("2.0.{}", cache.len());
+        writer.register(&metadata(&name, &next)).await.unwrap();
+        assert_ne!(
+            plain.latest(&name).await.unwrap().unwrap().version(),
+            &version(&next),
+            "the paused replica answers plain reads with its older state"
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                cached.latest(&name).await.unwrap().unwrap().version(),
+                &version(&next),
+                "{cache}: the cache learned an older value"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            cached.stats().moka_hits + cached.stats().redis_hits > 0,
+            "{cache}: cached"
+        );
+        replica.resume_replay().await.unwrap();
+        while plain.latest(&name).await.unwrap().unwrap().version() != &version(&next) {
+            assert!(Instant::now() < deadline + Duration::from_secs(30));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}

@@ -174,6 +174,7 @@ impl Replicas {
         if self.list.is_empty() || mlstore_core::routing::reads_from_primary() {
             return None;
         }
+
         if lock(&self.primary_until).is_some_and(|t| Instant::now() < t) {
             return None;
         }

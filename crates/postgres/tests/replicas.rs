@@ -43,17 +43,6 @@ async fn setup(extra: &str) -> (PostgresReplica, String, String) {
     (replica, url, replicated)
 }
 
-/// Runs `sql` on the replica as the superuser.
-async fn on_replica(replica: &PostgresReplica, sql: &str) {
-    use sqlx::Connection;
-    let url = format!("postgres://postgres@{}/postgres", replica.address());
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-}
-
 async fn until_replica_reads(store: &PostgresStore, name: &ModelName, at_least: u64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while store.replica_status()[0].1.reads < at_least {
@@ -128,7 +117,7 @@ async fn staleness_across_handles_is_bounded_by_the_lag_and_a_lagging_replica_is
         &version("1.0.0")
     );
 
-    on_replica(&replica, "SELECT pg_wal_replay_pause()").await;
+    replica.pause_replay().await.unwrap();
     register(&writer, &name, "2.0.0").await;
     // The writing handle sees its write at once (its reads go to the primary).
     assert_eq!(
@@ -160,7 +149,7 @@ async fn staleness_across_handles_is_bounded_by_the_lag_and_a_lagging_replica_is
     let status = &reader.replica_status()[0].1;
     assert!(status.lag > Duration::from_millis(300), "{status:?}");
 
-    on_replica(&replica, "SELECT pg_wal_replay_resume()").await;
+    replica.resume_replay().await.unwrap();
     // Caught up, the replica serves again.
     let served = reader.replica_status()[0].1.reads;
     until_replica_reads(&reader, &name, served + 1).await;
@@ -222,7 +211,7 @@ async fn reads_inside_from_primary_never_see_the_replicas_older_state() {
     register(&writer, &name, "1.0.0").await;
     let reader = PostgresStore::connect_url(&url).await.unwrap();
     until_replica_reads(&reader, &name, 1).await;
-    on_replica(&replica, "SELECT pg_wal_replay_pause()").await;
+    replica.pause_replay().await.unwrap();
     register(&writer, &name, "2.0.0").await;
     // A plain read of the other handle may see the replica's older state...
     assert_eq!(
@@ -232,7 +221,7 @@ async fn reads_inside_from_primary_never_see_the_replicas_older_state() {
     // ...a read that fills a cache may not.
     let fresh = mlstore_core::routing::from_primary(reader.latest(&name)).await;
     assert_eq!(fresh.unwrap().unwrap().version(), &version("2.0.0"));
-    on_replica(&replica, "SELECT pg_wal_replay_resume()").await;
+    replica.resume_replay().await.unwrap();
 }
 
 #[test]

@@ -622,6 +622,37 @@ impl PostgresReplica {
         Ok(())
     }
 
+    /// Pauses WAL replay (`pg_wal_replay_pause()`): from now on the replica falls behind by
+    /// whatever the primary writes, until [`resume_replay`](Self::resume_replay).
+    ///
+    /// # Errors
+    /// When the replica cannot be reached.
+    pub async fn pause_replay(&self) -> Result<()> {
+        self.admin("SELECT pg_wal_replay_pause()").await
+    }
+
+    /// Resumes WAL replay (`pg_wal_replay_resume()`).
+    ///
+    /// # Errors
+    /// When the replica cannot be reached.
+    pub async fn resume_replay(&self) -> Result<()> {
+        self.admin("SELECT pg_wal_replay_resume()").await
+    }
+
+    async fn admin(&self, statement: &'static str) -> Result<()> {
+        use sqlx::Connection;
+        let url = format!("postgres://postgres@127.0.0.1:{}/postgres", self.port);
+        let mut conn = sqlx::PgConnection::connect(&url)
+            .await
+            .map_err(|e| error(format!("cannot connect to the replica: {e}")))?;
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| error(format!("{statement} on the replica: {e}")))?;
+        conn.close().await.ok();
+        Ok(())
+    }
+
     /// Waits until `database` (created on the primary) can be reached on the replica.
     ///
     /// # Errors
