@@ -17,6 +17,7 @@ pub mod floor;
 pub mod http;
 pub mod measure;
 pub mod plot;
+pub mod replicas;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

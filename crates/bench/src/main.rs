@@ -37,6 +37,9 @@ usage: cargo run --release -p mlstore-bench -- [OPTIONS]
   --dashboard [N]   also time the dashboard's pages (models, a version, compare, alias
                     history) over a version with N predictions (default 1000000; 100000
                     with --quick) on SQLite, as `mlstore serve` runs them
+  --replicas [N]    also start N streaming replicas (default 1) of a throwaway PostgreSQL and
+                    measure reads with 1, 8 and 32 clients on the primary alone and with the
+                    replicas, and what read-your-writes adds to a write and the read after it
   --quick           a smoke run: a few runs of everything (numbers are not meaningful)
   --json FILE       write every figure to FILE as JSON
   --plot FILE.svg   draw p50 per operation per combination (log scale)
@@ -52,6 +55,7 @@ struct Args {
     clients: Vec<usize>,
     http: Vec<usize>,
     dashboard: Option<u64>,
+    replicas: Option<usize>,
     quick: bool,
     json: Option<PathBuf>,
     plot: Option<PathBuf>,
@@ -80,6 +84,17 @@ fn parse_args() -> std::result::Result<Option<Args>, String> {
             } else {
                 args.clients = list;
             }
+            continue;
+        }
+        if arg == "--replicas" {
+            let n = match it.next_if(|next| !next.starts_with("--")) {
+                None => 1,
+                Some(n) => match n.parse::<usize>() {
+                    Ok(n) if (1..=8).contains(&n) => n,
+                    _ => return Err(format!("--replicas takes 1 to 8, not {n:?}")),
+                },
+            };
+            args.replicas = Some(n);
             continue;
         }
         if arg == "--dashboard" {
@@ -606,6 +621,51 @@ async fn commit_settings(url: &str) -> String {
 }
 
 /// The HTTP section: each operation through the server, the HTTP floor and in process.
+fn print_replicas(r: &mlstore_bench::replicas::ReplicasReport) {
+    println!(
+        "\n### Read replicas (PostgreSQL primary + {} streaming replica{}, all on this machine)\n",
+        r.replicas,
+        if r.replicas == 1 { "" } else { "s" }
+    );
+    println!(
+        "The servers and the clients share this machine's cores: these figures show what \
+         routing costs and where reads land, not how replicas scale on machines of their own.\n"
+    );
+    println!("| read | clients | primary alone p50 | ops/s | with replicas p50 | ops/s | served by replicas |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for row in &r.reads {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.0}% |",
+            row.op,
+            row.clients,
+            us(row.primary.latency.p50_us),
+            thousands(row.primary.ops_per_s),
+            us(row.replicated.latency.p50_us),
+            thousands(row.replicated.ops_per_s),
+            row.replica_share * 100.0
+        );
+    }
+    println!("\nRead-your-writes: a write, then a read by the same handle ({} pairs):\n", r.write_alone.runs);
+    println!("| | primary alone p50 | with replicas p50 | added |");
+    println!("|---|---:|---:|---:|");
+    for (what, a, b) in [
+        ("store_1 (with replicas: + WAL position)", &r.write_alone, &r.write_replicated),
+        ("get right after it (with replicas: + replay check)", &r.read_after_write_alone, &r.read_after_write_replicated),
+    ] {
+        println!(
+            "| {what} | {} | {} | {} |",
+            us(a.p50_us),
+            us(b.p50_us),
+            us(b.p50_us - a.p50_us)
+        );
+    }
+    println!(
+        "\nReads right after a write that a replica served: {:.0}% (the rest went to the primary: \
+         the replica had not replayed the write yet).",
+        r.read_after_write_on_replica * 100.0
+    );
+}
+
 fn print_dashboard(r: &mlstore_bench::dashboard::DashboardReport) {
     println!(
         "\n### Dashboard pages (SQLite, a version with {} predictions over 90 days, seeded in {:.1} s)\n",
@@ -981,6 +1041,15 @@ async fn run(args: Args) -> Result<()> {
                 .await;
         let _ = std::fs::remove_dir_all(&dir);
         print_http(&http_rows.map_err(|e| mlstore_core::Error::configuration(e.to_string()))?);
+    }
+
+    if let Some(n) = args.replicas {
+        let clients = [1, 8, 32];
+        let mut progress = Progress::new(2 + 2 * clients.len());
+        let report =
+            mlstore_bench::replicas::run(n, &clients, args.quick, |what| progress.step(what))
+                .await?;
+        print_replicas(&report);
     }
 
     if let Some(n) = args.dashboard {
