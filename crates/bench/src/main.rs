@@ -645,12 +645,23 @@ fn print_replicas(r: &mlstore_bench::replicas::ReplicasReport) {
             row.replica_share * 100.0
         );
     }
-    println!("\nRead-your-writes: a write, then a read by the same handle ({} pairs):\n", r.write_alone.runs);
+    println!(
+        "\nRead-your-writes: a write, then a read by the same handle ({} pairs):\n",
+        r.write_alone.runs
+    );
     println!("| | primary alone p50 | with replicas p50 | added |");
     println!("|---|---:|---:|---:|");
     for (what, a, b) in [
-        ("store_1 (with replicas: + WAL position)", &r.write_alone, &r.write_replicated),
-        ("get right after it (with replicas: + replay check)", &r.read_after_write_alone, &r.read_after_write_replicated),
+        (
+            "store_1 (with replicas: + WAL position)",
+            &r.write_alone,
+            &r.write_replicated,
+        ),
+        (
+            "get right after it (with replicas: + replay check)",
+            &r.read_after_write_alone,
+            &r.read_after_write_replicated,
+        ),
     ] {
         println!(
             "| {what} | {} | {} | {} |",

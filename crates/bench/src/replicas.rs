@@ -173,8 +173,7 @@ pub async fn run(
             let primary_cell = drive(reads(&alone, op, &calls), c, warmup, duration).await;
             calls.store(0, Ordering::Relaxed);
             let before = served(&replicated);
-            let replicated_cell =
-                drive(reads(&replicated, op, &calls), c, warmup, duration).await;
+            let replicated_cell = drive(reads(&replicated, op, &calls), c, warmup, duration).await;
             let on_replicas = served(&replicated) - before;
             let total = calls.load(Ordering::Relaxed).max(1) as f64;
             rows.push(ReadRow {
