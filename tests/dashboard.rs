@@ -195,6 +195,30 @@ async fn seed(handle: &mlstore::Handle) {
         .unwrap();
 }
 
+/// A server over a seeded SQLite store in `dir`, on a free loopback port: its base URL, and
+/// what stops it (awaiting the task checks it stopped cleanly).
+async fn serve(
+    dir: &Path,
+    config: ServerConfig,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<mlstore::Result<()>>,
+) {
+    let url = format!("sqlite://{}", dir.join("dash.db").display());
+    let handle = mlstore::connect(&url).await.unwrap();
+    seed(&handle).await;
+    let server = Server::bind(handle, config.listen("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run_until(async {
+        let _ = rx.await;
+    }));
+    (base, tx, task)
+}
+
 async fn api(client: &reqwest::Client, base: &str, path: &str) -> Value {
     let r = client.get(format!("{base}{path}")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{path}");
@@ -212,20 +236,7 @@ async fn every_page_in_a_real_browser_shows_the_api_figures() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("dash.db").display());
-    let handle = mlstore::connect(&url).await.unwrap();
-    seed(&handle).await;
-    let server = Server::bind(
-        handle,
-        ServerConfig::default().listen("127.0.0.1:0".parse().unwrap()),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", server.local_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run_until(async {
-        let _ = rx.await;
-    }));
+    let (base, tx, task) = serve(dir.path(), ServerConfig::default()).await;
     let client = reqwest::Client::new();
     let m = enc(MODEL);
 
@@ -398,25 +409,10 @@ async fn every_page_in_a_real_browser_shows_the_api_figures() {
 /// authentication (asked for by the 401), and no page shows a token.
 #[tokio::test]
 async fn pages_need_a_read_token_sent_as_basic_auth_and_never_show_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("auth.db").display());
-    let handle = mlstore::connect(&url).await.unwrap();
-    seed(&handle).await;
     let reader = "reader-secret-0123456789abcdef";
     let tokens = Tokens::parse(&format!("dash read {reader}")).unwrap();
-    let server = Server::bind(
-        handle,
-        ServerConfig::default()
-            .listen("127.0.0.1:0".parse().unwrap())
-            .tokens(tokens),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://{}", server.local_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run_until(async {
-        let _ = rx.await;
-    }));
+    let dir = tempfile::tempdir().unwrap();
+    let (base, tx, task) = serve(dir.path(), ServerConfig::default().tokens(tokens)).await;
     let client = reqwest::Client::new();
     let r = client.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

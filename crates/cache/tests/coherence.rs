@@ -224,18 +224,7 @@ async fn a_write_reaches_a_continuously_reading_handle_within_a_bounded_window()
 /// the primary and every later hit returns the new value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cache_never_fills_from_a_lagging_replica() {
-    let url = mlstore_testkit::fresh_postgres_url().await;
-    let replica = tokio::task::spawn_blocking(|| {
-        mlstore_testkit::PostgresReplica::start(mlstore_testkit::postgres()).expect("a replica")
-    })
-    .await
-    .unwrap();
-    let database = url.rsplit('/').next().unwrap().to_owned();
-    replica
-        .wait_for_database(&database, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let replicated = replica.replicated_url(&url);
+    let (replica, replicated) = mlstore_testkit::fresh_database_with_own_replica().await;
     let writer = PostgresStore::connect_url(&replicated).await.unwrap();
     let name = unique_name("replica_fill");
     writer.register(&metadata(&name, "1.0.0")).await.unwrap();

@@ -26,21 +26,10 @@ async fn register(store: &PostgresStore, name: &ModelName, v: &str) {
     store.register(&m).await.unwrap();
 }
 
-/// A database on the primary, its own replica, and the replicated URL (with extra query).
-async fn setup(extra: &str) -> (PostgresReplica, String, String) {
-    let url = mlstore_testkit::fresh_postgres_url().await;
-    let replica = tokio::task::spawn_blocking(|| {
-        PostgresReplica::start(mlstore_testkit::postgres()).expect("a replica")
-    })
-    .await
-    .unwrap();
-    let database = url.rsplit('/').next().unwrap().to_owned();
-    replica
-        .wait_for_database(&database, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let replicated = format!("{}{extra}", replica.replicated_url(&url));
-    (replica, url, replicated)
+/// A database on the primary, its own replica, and the replicated URL (with `extra` query).
+async fn setup(extra: &str) -> (PostgresReplica, String) {
+    let (replica, url) = mlstore_testkit::fresh_database_with_own_replica().await;
+    (replica, format!("{url}{extra}"))
 }
 
 async fn until_replica_reads(store: &PostgresStore, name: &ModelName, at_least: u64) {
@@ -54,7 +43,7 @@ async fn until_replica_reads(store: &PostgresStore, name: &ModelName, at_least: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_handle_reads_its_own_writes_under_a_continuous_write_load() {
-    let (_replica, _, url) = setup("").await;
+    let (_replica, url) = setup("").await;
     let store = PostgresStore::connect_url(&url).await.unwrap();
     let name = ModelName::new("ryw").unwrap();
     for i in 0..20 {
@@ -106,7 +95,7 @@ async fn a_handle_reads_its_own_writes_under_a_continuous_write_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staleness_across_handles_is_bounded_by_the_lag_and_a_lagging_replica_is_skipped() {
-    let (replica, _, url) = setup("&replica_max_lag_ms=300").await;
+    let (replica, url) = setup("&replica_max_lag_ms=300").await;
     let writer = PostgresStore::connect_url(&url).await.unwrap();
     let name = ModelName::new("lag").unwrap();
     register(&writer, &name, "1.0.0").await;
@@ -161,7 +150,7 @@ async fn staleness_across_handles_is_bounded_by_the_lag_and_a_lagging_replica_is
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_replica_is_skipped_then_used_again_once_back() {
-    let (mut replica, _, url) = setup("&replica_connect_timeout_ms=500").await;
+    let (mut replica, url) = setup("&replica_connect_timeout_ms=500").await;
     let store = PostgresStore::connect_url(&url).await.unwrap();
     let name = ModelName::new("down").unwrap();
     register(&store, &name, "1.0.0").await;
@@ -205,7 +194,7 @@ async fn a_stopped_replica_is_skipped_then_used_again_once_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_inside_from_primary_never_see_the_replicas_older_state() {
-    let (replica, _, url) = setup("").await;
+    let (replica, url) = setup("").await;
     let writer = PostgresStore::connect_url(&url).await.unwrap();
     let name = ModelName::new("fill").unwrap();
     register(&writer, &name, "1.0.0").await;

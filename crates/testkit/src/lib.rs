@@ -235,6 +235,58 @@ impl fmt::Debug for PostgresServer {
     }
 }
 
+/// The user PostgreSQL runs as: `postgres` when this process is root (PostgreSQL refuses to
+/// run as root), else this process's own (`None`).
+fn postgres_user() -> Result<Option<(u32, u32)>> {
+    if !running_as_root() {
+        return Ok(None);
+    }
+    user_ids("postgres").map(Some).ok_or_else(|| {
+        error(
+            "running as root, PostgreSQL must run as another user and there is no \
+             `postgres` user (Debian: apt-get install postgresql creates it)",
+        )
+    })
+}
+
+/// A new temporary directory for a server, owned by `user` when given.
+fn server_root(prefix: &str, user: Option<(u32, u32)>) -> Result<PathBuf> {
+    let root = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| error(format!("cannot create a temporary directory: {e}")))?
+        .keep();
+    if let Some((uid, gid)) = user {
+        std::os::unix::fs::chown(&root, Some(uid), Some(gid))
+            .map_err(|e| error(format!("cannot give {} to postgres: {e}", root.display())))?;
+    }
+    Ok(root)
+}
+
+/// Runs a set-up command (as `user` when given); on failure removes `root` and says what the
+/// command printed.
+fn run_setup(mut command: Command, user: Option<(u32, u32)>, root: &Path) -> Result<()> {
+    command.stdin(Stdio::null());
+    if let Some((uid, gid)) = user {
+        use std::os::unix::process::CommandExt;
+        command.uid(uid).gid(gid);
+    }
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command
+        .output()
+        .map_err(|e| error(format!("cannot run {program}: {e}")))?;
+    if !output.status.success() {
+        let _ = std::fs::remove_dir_all(root);
+        return Err(error(format!(
+            "{program} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    Ok(())
+}
+
 /// The arguments of `postgres` for a throwaway server in `root` (data in `data`) on `port`;
 /// `durable` turns fsync, synchronous commit and full-page writes on; `extra` settings follow.
 fn server_args(data: &Path, port: u16, root: &Path, durable: bool, extra: &[&str]) -> Vec<String> {
@@ -325,55 +377,20 @@ impl PostgresServer {
         };
         let initdb = find_binary("initdb", &dirs).ok_or_else(missing)?;
         let postgres = find_binary("postgres", &dirs).ok_or_else(missing)?;
-        let user = if running_as_root() {
-            Some(user_ids("postgres").ok_or_else(|| {
-                error(
-                    "running as root, PostgreSQL must run as another user and there is no \
-                     `postgres` user (Debian: apt-get install postgresql creates it)",
-                )
-            })?)
-        } else {
-            None
-        };
-        let root = tempfile::Builder::new()
-            .prefix("mlstore-postgres-")
-            .tempdir()
-            .map_err(|e| error(format!("cannot create a temporary directory: {e}")))?
-            .keep();
-        if let Some((uid, gid)) = user {
-            std::os::unix::fs::chown(&root, Some(uid), Some(gid))
-                .map_err(|e| error(format!("cannot give {} to postgres: {e}", root.display())))?;
-        }
+        let user = postgres_user()?;
+        let root = server_root("mlstore-postgres-", user)?;
         let data = root.join("data");
         let mut init = Command::new(&initdb);
-        init.arg("-D")
-            .arg(&data)
-            .args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ])
-            .stdin(Stdio::null());
-        if let Some((uid, gid)) = user {
-            use std::os::unix::process::CommandExt;
-            init.uid(uid).gid(gid);
-        }
-        let output = init
-            .output()
-            .map_err(|e| error(format!("cannot run {}: {e}", initdb.display())))?;
-        if !output.status.success() {
-            let _ = std::fs::remove_dir_all(&root);
-            return Err(error(format!(
-                "initdb failed ({}): {}{}",
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )));
-        }
+        init.arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
+        run_setup(init, user, &root)?;
         // Trust on loopback, except for the role that authentication tests use, which must give
         // its password (a wrong one is refused with SQLSTATE 28P01).
         let hba = data.join("pg_hba.conf");
@@ -497,26 +514,14 @@ impl PostgresReplica {
         let missing = || error("pg_basebackup/postgres not found: install postgresql");
         let basebackup = find_binary("pg_basebackup", &dirs).ok_or_else(missing)?;
         let postgres = find_binary("postgres", &dirs).ok_or_else(missing)?;
-        let user = if running_as_root() {
-            Some(user_ids("postgres").ok_or_else(|| error("no `postgres` user to run as"))?)
-        } else {
-            None
-        };
+        let user = postgres_user()?;
         let primary_port = primary
             .admin_url
             .rsplit_once(':')
             .and_then(|(_, rest)| rest.split('/').next())
             .and_then(|p| p.parse::<u16>().ok())
             .ok_or_else(|| error("the primary's URL has no port"))?;
-        let root = tempfile::Builder::new()
-            .prefix("mlstore-replica-")
-            .tempdir()
-            .map_err(|e| error(format!("cannot create a temporary directory: {e}")))?
-            .keep();
-        if let Some((uid, gid)) = user {
-            std::os::unix::fs::chown(&root, Some(uid), Some(gid))
-                .map_err(|e| error(format!("cannot give {} to postgres: {e}", root.display())))?;
-        }
+        let root = server_root("mlstore-replica-", user)?;
         let data = root.join("data");
         let mut backup = Command::new(&basebackup);
         backup
@@ -530,23 +535,8 @@ impl PostgresReplica {
             ])
             .arg("-D")
             .arg(&data)
-            .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
-            .stdin(Stdio::null());
-        if let Some((uid, gid)) = user {
-            use std::os::unix::process::CommandExt;
-            backup.uid(uid).gid(gid);
-        }
-        let output = backup
-            .output()
-            .map_err(|e| error(format!("cannot run {}: {e}", basebackup.display())))?;
-        if !output.status.success() {
-            let _ = std::fs::remove_dir_all(&root);
-            return Err(error(format!(
-                "pg_basebackup failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            )));
-        }
+            .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"]);
+        run_setup(backup, user, &root)?;
         let port = free_port()?;
         let args = server_args(
             &data,
@@ -700,6 +690,32 @@ pub fn postgres_replica() -> &'static PostgresReplica {
     }
 }
 
+/// A new, empty database on [`postgres`], a replica of its own (for a test that pauses or
+/// stops it), and the database's URL with `?replica=` naming that replica, once it has the
+/// database.
+///
+/// # Panics
+/// When no server or replica can be had.
+pub async fn fresh_database_with_own_replica() -> (PostgresReplica, String) {
+    let url = fresh_postgres_url().await;
+    let replica = tokio::task::spawn_blocking(|| PostgresReplica::start(postgres()))
+        .await
+        .expect("the replica's start")
+        .unwrap_or_else(|e| panic!("{e}"));
+    replica
+        .wait_for_database(database_of(&url), Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let replicated = replica.replicated_url(&url);
+    (replica, replicated)
+}
+
+/// The database a URL names (its path).
+fn database_of(url: &str) -> &str {
+    let path = url.split('?').next().unwrap_or(url);
+    path.rsplit('/').next().unwrap_or_default()
+}
+
 /// A new, empty database on [`postgres`] and its URL with `?replica=` naming
 /// [`postgres_replica`], once the replica has it.
 ///
@@ -708,14 +724,8 @@ pub fn postgres_replica() -> &'static PostgresReplica {
 pub async fn fresh_replicated_postgres_url() -> String {
     let url = fresh_postgres_url().await;
     let replica = postgres_replica();
-    let database = url
-        .rsplit('/')
-        .next()
-        .and_then(|d| d.split('?').next())
-        .unwrap_or_default()
-        .to_owned();
     replica
-        .wait_for_database(&database, Duration::from_secs(30))
+        .wait_for_database(database_of(&url), Duration::from_secs(30))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     replica.replicated_url(&url)

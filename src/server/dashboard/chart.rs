@@ -249,33 +249,24 @@ pub(crate) fn histograms(label: &str, window: &[u64], baseline: &[u64]) -> Strin
     let xs: Vec<(f64, &str)> = xs.iter().map(|(x, t)| (*x, t.as_str())).collect();
     frame(&mut out, label, &axis, &xs, "confidence");
     let lo = |i: usize| i as f64 / n as f64;
-    for (i, v) in w.iter().enumerate() {
-        let y = y_of(*v, &axis);
-        let _ = write!(
-            out,
-            r#"<rect class="bar-a" x="{:.1}" y="{y:.1}" width="{:.1}" height="{:.1}"><title>window, confidence {:.2}–{:.2}: {:.1}% ({})</title></rect>"#,
-            LEFT + slot * i as f64 + 1.0,
-            (slot - 2.0).max(1.0),
-            H - BOTTOM - y,
-            lo(i),
-            lo(i + 1),
-            v * 100.0,
-            window[i]
-        );
-    }
-    for (i, v) in b.iter().enumerate() {
-        let y = y_of(*v, &axis);
-        let _ = write!(
-            out,
-            r#"<rect class="bar-b" x="{:.1}" y="{y:.1}" width="{:.1}" height="{:.1}"><title>baseline, confidence {:.2}–{:.2}: {:.1}% ({})</title></rect>"#,
-            LEFT + slot * i as f64 + 1.0,
-            (slot - 2.0).max(1.0),
-            H - BOTTOM - y,
-            lo(i),
-            lo(i + 1),
-            v * 100.0,
-            baseline[i]
-        );
+    for (who, class, shares, counts) in [
+        ("window", "bar-a", &w, window),
+        ("baseline", "bar-b", &b, baseline),
+    ] {
+        for (i, v) in shares.iter().enumerate() {
+            let y = y_of(*v, &axis);
+            let _ = write!(
+                out,
+                r#"<rect class="{class}" x="{:.1}" y="{y:.1}" width="{:.1}" height="{:.1}"><title>{who}, confidence {:.2}–{:.2}: {:.1}% ({})</title></rect>"#,
+                LEFT + slot * i as f64 + 1.0,
+                (slot - 2.0).max(1.0),
+                H - BOTTOM - y,
+                lo(i),
+                lo(i + 1),
+                v * 100.0,
+                counts[i]
+            );
+        }
     }
     out.push_str("</svg>");
     out
