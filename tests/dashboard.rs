@@ -410,7 +410,8 @@ async fn every_page_in_a_real_browser_shows_the_api_figures() {
 #[tokio::test]
 async fn pages_need_a_read_token_sent_as_basic_auth_and_never_show_it() {
     let reader = "reader-secret-0123456789abcdef";
-    let tokens = Tokens::parse(&format!("dash read {reader}")).unwrap();
+    let writer = "writer-secret-0123456789abcdef";
+    let tokens = Tokens::parse(&format!("dash read {reader}\nops write {writer}")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (base, tx, task) = serve(dir.path(), ServerConfig::default().tokens(tokens)).await;
     let client = reqwest::Client::new();
@@ -455,6 +456,30 @@ async fn pages_need_a_read_token_sent_as_basic_auth_and_never_show_it() {
         let text = r.text().await.unwrap();
         assert!(!text.contains(reader), "{path} shows the token");
         assert!(!text.contains("<script"), "{path} has a script");
+    }
+    // Basic credentials, which a browser attaches by itself even to a request another site
+    // makes it send, open the dashboard's pages only: never the API, never a write.
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/v1/models/{MODEL}/latest")),
+        (
+            reqwest::Method::POST,
+            format!("/v1/models/{MODEL}/aliases/champion/rollback"),
+        ),
+    ] {
+        let r = client
+            .request(method.clone(), format!("{base}{path}"))
+            .basic_auth("anyone", Some(writer))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert!(
+            r.headers()
+                .get_all("www-authenticate")
+                .iter()
+                .all(|c| !c.to_str().unwrap().starts_with("Basic")),
+            "the API never asks a browser for credentials"
+        );
     }
     // The bearer form works too.
     let r = client

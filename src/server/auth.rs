@@ -198,16 +198,26 @@ impl Tokens {
     }
 }
 
-/// The secret an `Authorization` header presents: `Bearer SECRET`, or `Basic` with the secret as
-/// the password (any user name), which is how a browser sends it to the dashboard.
-pub(crate) fn presented_secret(header: &str) -> Option<String> {
+/// How a request presented its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// `Authorization: Bearer SECRET`.
+    Bearer(String),
+    /// HTTP Basic with the secret as the password (any user name): how a browser sends it to
+    /// the dashboard. Browsers attach it by themselves, even to requests another site makes,
+    /// so it is accepted for the dashboard's reads only.
+    Basic(String),
+}
+
+/// The secret an `Authorization` header presents, and how.
+pub(crate) fn presented_secret(header: &str) -> Option<Presented> {
     if let Some(secret) = header.strip_prefix("Bearer ") {
-        return Some(secret.trim().to_owned());
+        return Some(Presented::Bearer(secret.trim().to_owned()));
     }
     let encoded = header.strip_prefix("Basic ")?.trim();
     let decoded = String::from_utf8(base64_decode(encoded)?).ok()?;
     let (_, password) = decoded.split_once(':')?;
-    Some(password.to_owned())
+    Some(Presented::Basic(password.to_owned()))
 }
 
 /// Standard base64 with padding (RFC 4648), as HTTP Basic authentication uses it.
@@ -258,15 +268,19 @@ mod tests {
 
     #[test]
     fn secrets_come_from_bearer_or_basic_headers() {
-        assert_eq!(presented_secret("Bearer abc ").as_deref(), Some("abc"));
+        let basic = |s: &str| Some(Presented::Basic(s.to_owned()));
+        assert_eq!(
+            presented_secret("Bearer abc "),
+            Some(Presented::Bearer("abc".to_owned()))
+        );
         // base64("any:s3cret:with:colons")
         assert_eq!(
-            presented_secret("Basic YW55OnMzY3JldDp3aXRoOmNvbG9ucw==").as_deref(),
-            Some("s3cret:with:colons")
+            presented_secret("Basic YW55OnMzY3JldDp3aXRoOmNvbG9ucw=="),
+            basic("s3cret:with:colons")
         );
         // base64(":pw") and base64("u:pw1")
-        assert_eq!(presented_secret("Basic OnB3").as_deref(), Some("pw"));
-        assert_eq!(presented_secret("Basic dTpwdzE=").as_deref(), Some("pw1"));
+        assert_eq!(presented_secret("Basic OnB3"), basic("pw"));
+        assert_eq!(presented_secret("Basic dTpwdzE="), basic("pw1"));
         assert_eq!(presented_secret("Basic bm9jb2xvbg=="), None);
         assert_eq!(presented_secret("Basic !!!!"), None);
         assert_eq!(presented_secret("Basic YQ=Y"), None);

@@ -25,6 +25,7 @@ pub struct ApiError {
     kind: &'static str,
     message: String,
     field: Option<&'static str>,
+    basic_challenge: bool,
 }
 
 /// The body of every error answer.
@@ -58,6 +59,7 @@ impl ApiError {
             kind,
             message: message.into(),
             field: None,
+            basic_challenge: false,
         }
     }
 
@@ -72,6 +74,12 @@ impl ApiError {
     /// 401: no token, or not a known one.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// A 401 that also asks a browser for the token (HTTP Basic, for the dashboard's pages).
+    pub(crate) fn ask_browser(mut self) -> Self {
+        self.basic_challenge = true;
+        self
     }
 
     /// 403: a known token without the scope the request needs.
@@ -194,11 +202,13 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"mlstore\""),
             );
-            // A browser asks for the token (as the password) on this one.
-            headers.append(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"mlstore\", charset=\"UTF-8\""),
-            );
+            if self.basic_challenge {
+                // A browser asks for the token (as the password) on this one.
+                headers.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"mlstore\", charset=\"UTF-8\""),
+                );
+            }
         }
         response
     }

@@ -362,21 +362,32 @@ fn authorize(
     if tokens.is_empty() {
         return Ok(None);
     }
+    // HTTP Basic only for the dashboard's pages, which only read: a browser sends Basic
+    // credentials by itself, even with a request another site makes it send.
+    let page = dashboard::is_page(route) && matches!(*method, Method::GET | Method::HEAD);
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(auth::presented_secret);
+        .and_then(auth::presented_secret)
+        .and_then(|p| match p {
+            auth::Presented::Bearer(secret) => Some(secret),
+            auth::Presented::Basic(secret) if page => Some(secret),
+            auth::Presented::Basic(_) => None,
+        });
     let Some(presented) = presented else {
-        return Err(ApiError::unauthorized(
-            "this server needs `Authorization: Bearer TOKEN` (or, from a browser, HTTP Basic \
-             authentication with the token as password)",
-        ));
+        return Err(if page {
+            ApiError::unauthorized(
+                "the dashboard needs a token: give it as the password (any user name)",
+            )
+            .ask_browser()
+        } else {
+            ApiError::unauthorized("this server needs `Authorization: Bearer TOKEN`")
+        });
     };
     let Some(token) = tokens.authenticate(&presented) else {
-        return Err(ApiError::unauthorized(
-            "the token is not one this server accepts",
-        ));
+        let refused = ApiError::unauthorized("the token is not one this server accepts");
+        return Err(if page { refused.ask_browser() } else { refused });
     };
     if token.scope() < needed {
         return Err(ApiError::forbidden(format!(

@@ -68,13 +68,13 @@ impl PostgresConfig {
         let parsed = url::Url::parse(url).map_err(|e| {
             Error::configuration(format!(
                 "{:?} is not a usable PostgreSQL URL: {e}",
-                redact_url(url)
+                shown(url)
             ))
         })?;
         if !matches!(parsed.scheme(), "postgres" | "postgresql") {
             return Err(Error::configuration(format!(
                 "{:?} is not a PostgreSQL URL (expected postgres:// or postgresql://)",
-                redact_url(url)
+                shown(url)
             )));
         }
         let mut primary = parsed.clone();
@@ -90,7 +90,7 @@ impl PostgresConfig {
                     .map_err(|_| {
                         Error::configuration(format!(
                             "{key}={value:?} in {:?}: expected milliseconds",
-                            redact_url(url)
+                            shown(url)
                         ))
                     })
             };
@@ -266,14 +266,44 @@ impl PostgresConfig {
     }
 }
 
+/// A URL for an error message: password hidden, and its query left out (a replica given as a
+/// whole URL in the query would carry its own password there).
+fn shown(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{}?…", redact_url(base)),
+        None => redact_url(url),
+    }
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address: the host as a URL takes it
+/// (IPv6 in brackets) and the port text, if any.
+fn split_host_port(entry: &str) -> Option<(String, Option<&str>)> {
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (v6, after) = rest.split_once(']')?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        return Some((format!("[{v6}]"), port));
+    }
+    match entry.matches(':').count() {
+        0 => Some((entry.to_owned(), None)),
+        1 => {
+            let (h, p) = entry.split_once(':')?;
+            Some((h.to_owned(), Some(p)))
+        }
+        _ => Some((format!("[{entry}]"), None)),
+    }
+}
+
 /// The URL of a replica entry: `host`, `host:port` (on the primary's URL) or a whole URL.
 fn replica_url(primary: &url::Url, entry: &str, whole: &str) -> Result<String> {
     let entry = entry.trim();
     let bad = |why: &str| {
         Error::configuration(format!(
             "replica {:?} of {:?}: {why}",
-            redact_url(entry),
-            redact_url(whole)
+            shown(entry),
+            shown(whole)
         ))
     };
     if entry.contains("://") {
@@ -283,26 +313,22 @@ fn replica_url(primary: &url::Url, entry: &str, whole: &str) -> Result<String> {
         }
         return Ok(entry.to_owned());
     }
-    let (host, port) = match entry.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || p.is_empty() => (
-            h,
-            Some(
-                p.parse::<u16>()
-                    .map_err(|_| bad("expected host or host:port"))?,
-            ),
-        ),
-        _ => (entry, None),
-    };
-    if host.is_empty() {
-        return Err(bad("expected host or host:port"));
-    }
+    let (host, port) = split_host_port(entry).ok_or_else(|| bad("expected host or host:port"))?;
+    let port = port
+        .map(|p| p.parse::<u16>())
+        .transpose()
+        .map_err(|_| bad("expected host or host:port"))?;
     let mut u = primary.clone();
-    u.set_host(Some(host)).map_err(|e| bad(&e.to_string()))?;
+    u.set_host(Some(&host)).map_err(|e| bad(&e.to_string()))?;
     u.set_port(port.or(primary.port()))
         .map_err(|()| bad("this URL cannot take a port"))?;
+    // The primary's own host and port keys would override the replica's.
     let kept: Vec<(String, String)> = primary
         .query_pairs()
-        .filter(|(k, _)| !REPLICA_KEYS.contains(&k.as_ref()))
+        .filter(|(k, _)| {
+            !REPLICA_KEYS.contains(&k.as_ref())
+                && !matches!(k.as_ref(), "host" | "hostaddr" | "port")
+        })
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     if kept.is_empty() {
@@ -385,6 +411,38 @@ impl fmt::Display for PostgresConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replica_entries_take_ipv6_and_drop_the_primarys_host_keys() {
+        let c = PostgresConfig::from_url(
+            "postgres://app:pw@db1/ml?host=db1&port=6000&application_name=x\
+             &replica=[::1]:5433&replica=[fe80::2]&replica=::3&replica=db4:5434",
+        )
+        .unwrap();
+        assert_eq!(
+            c.replicas(),
+            vec![
+                "postgres://app:***@[::1]:5433/ml?application_name=x".to_owned(),
+                "postgres://app:***@[fe80::2]/ml?application_name=x".to_owned(),
+                "postgres://app:***@[::3]/ml?application_name=x".to_owned(),
+                "postgres://app:***@db4:5434/ml?application_name=x".to_owned(),
+            ]
+        );
+        for bad in ["[::1", "[::1]x", "db:", "db:port"] {
+            let url = format!("postgres://db/ml?replica={bad}");
+            assert!(PostgresConfig::from_url(&url).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn errors_never_show_a_replicas_password_from_the_query() {
+        let e = PostgresConfig::from_url(
+            "postgres://app:pw@db1/ml?replica=postgres%3A%2F%2Fro%3AS3CRET%40r1%2Fml&replica=x:y",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("S3CRET") && !e.contains("pw@"), "{e}");
+    }
 
     #[test]
     fn secrets_are_found_and_scrubbed() {

@@ -5,16 +5,24 @@
 //! the primary for its WAL insert position (`pg_current_wal_insert_lsn()`, on the same
 //! connection: one more round trip per write, only when replicas are configured) and keeps the
 //! highest. A read goes to a replica only when that replica's replay position
-//! (`pg_last_wal_replay_lsn()`) has reached it: known from the last check, or checked then (one
-//! round trip, only on the first read after a write that the replica had not yet replayed).
-//! Otherwise it goes to the primary. Reads that other handles make may see a state as old as
-//! the replica's lag ([`PostgresStore::replica_status`](crate::PostgresStore::replica_status)).
+//! (`pg_last_wal_replay_lsn()`) has reached it: known from a check under [`CHECK_EVERY`] old, or
+//! checked then (one round trip; after a check that found the replica short, reads go to the
+//! primary for [`RECHECK_AFTER`] without asking again). Otherwise the primary answers. When a
+//! write's position is unknown (the position read failed, or the write failed in a way that may
+//! hide a commit, such as a lost connection), every read goes to the primary until the position
+//! of a later write is read. Reads that other handles make may see a state as old as the
+//! replica's lag ([`PostgresStore::replica_status`](crate::PostgresStore::replica_status)).
 //!
-//! A replica whose connection fails is skipped for [`RETRY_DOWN_AFTER`], then tried again; one
-//! that is more than the configured lag behind (WAL received but not replayed for longer than
-//! that) is skipped until a later check finds it caught up. A read that fails on a replica is
-//! run again on the primary. Reads inside [`mlstore_core::routing::from_primary`] (the caches'
-//! fills) always go to the primary.
+//! A replica's lag is 0 when it has replayed all the WAL it received; otherwise the shorter of
+//! the time since the last transaction it replayed was committed and the time since checks
+//! first saw it behind. A replica more than the configured lag behind is skipped until a later
+//! check finds it within; one that cannot be reached is skipped for [`RETRY_DOWN_AFTER`] (one
+//! whose connections are all busy is only skipped by the read that found it so). A read that
+//! fails on a replica is run again on the primary. Reads inside
+//! [`mlstore_core::routing::from_primary`] (the caches' fills) always go to the primary.
+//!
+//! Each replica address must name one server: behind a load balancer, the check and the read
+//! could reach different servers, and the guarantee would not hold.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -31,14 +39,18 @@ pub const RETRY_DOWN_AFTER: Duration = Duration::from_secs(5);
 /// How often a replica's replay position and lag are checked at most, when no write forces a
 /// check.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// After a check found a replica short of the store's last write, how long reads go to the
+/// primary without checking again (a replica needs longer than this to replay a commit it has
+/// just received).
+pub const RECHECK_AFTER: Duration = Duration::from_millis(2);
 /// Connections per replica pool.
 const REPLICA_CONNECTIONS: u32 = 16;
 
-/// The replay position and lag of a replica, and since when it is known.
+/// A replica's replay position, whether it has received WAL it has not replayed yet, and the
+/// seconds since the last transaction it replayed was committed on the primary.
 const REPLAY: &str = "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::int8, \
-    CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0 \
-    ELSE coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0) \
-    END::float8";
+    coalesce(pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn(), false), \
+    coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)::float8";
 /// Where the primary's WAL ends now.
 const PRIMARY_POSITION: &str = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8";
 
@@ -49,8 +61,9 @@ pub struct ReplicaStatus {
     pub up: bool,
     /// WAL replayed, in bytes from the start, at the last check.
     pub replayed: u64,
-    /// How long WAL had waited to be replayed at the last check (0 when all received WAL was
-    /// replayed).
+    /// How far behind it was at the last check: 0 when it had replayed all the WAL it had
+    /// received; else the shorter of the time since the last transaction it replayed was
+    /// committed and the time since checks first saw it behind.
     pub lag: Duration,
     /// Reads served by this replica so far.
     pub reads: u64,
@@ -61,6 +74,10 @@ struct State {
     replayed: u64,
     lag: Duration,
     checked: Option<Instant>,
+    /// When checks first saw it with received WAL not yet replayed (reset once caught up).
+    behind_since: Option<Instant>,
+    /// When a check last found it short of the store's last write.
+    short_at: Option<Instant>,
     down_until: Option<Instant>,
 }
 
@@ -86,8 +103,12 @@ pub(crate) struct Replicas {
     next: AtomicUsize,
     /// The highest WAL position after a write through this store.
     written: AtomicU64,
-    /// After a write whose position could not be read: reads use the primary until then.
-    primary_until: Mutex<Option<Instant>>,
+    /// Writes whose position is unknown (the position read failed, or the write failed in a
+    /// way that may hide a commit), counted.
+    unknown: AtomicU64,
+    /// Of those, how many a later position read covers (it started after them). Reads use the
+    /// primary while `covered < unknown`.
+    covered: AtomicU64,
     max_lag: Duration,
 }
 
@@ -114,6 +135,8 @@ impl Replicas {
                     replayed: 0,
                     lag: Duration::ZERO,
                     checked: None,
+                    behind_since: None,
+                    short_at: None,
                     down_until: None,
                 }),
                 reads: AtomicU64::new(0),
@@ -123,7 +146,8 @@ impl Replicas {
             list,
             next: AtomicUsize::new(0),
             written: AtomicU64::new(0),
-            primary_until: Mutex::new(None),
+            unknown: AtomicU64::new(0),
+            covered: AtomicU64::new(0),
             max_lag,
         }
     }
@@ -133,11 +157,20 @@ impl Replicas {
         if self.list.is_empty() {
             return;
         }
+        let before = self.unknown.load(Ordering::Acquire);
         let result = sqlx::query_scalar::<_, i64>(PRIMARY_POSITION)
             .fetch_one(&mut **conn)
             .await;
         conn.settle(&result);
-        self.record(result);
+        self.record(before, result);
+    }
+
+    /// Records a write that failed other than by the server's refusal (a lost connection, a
+    /// cancelled future): it may have committed, at a position nobody read.
+    pub(crate) fn after_failed_write(&self, e: &sqlx::Error) {
+        if !self.list.is_empty() && !matches!(e, sqlx::Error::Database(_)) {
+            self.unknown.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// Records the primary's WAL position when the store opens (after its migrations, and
@@ -146,25 +179,29 @@ impl Replicas {
         if self.list.is_empty() {
             return;
         }
+        let before = self.unknown.load(Ordering::Acquire);
         let result = sqlx::query_scalar::<_, i64>(PRIMARY_POSITION)
             .fetch_one(conn)
             .await;
-        self.record(result);
+        self.record(before, result);
     }
 
-    fn record(&self, position: std::result::Result<i64, sqlx::Error>) {
+    /// A position read's outcome; `before` is the count of unknown writes when it started (a
+    /// position read after them is at least their commits).
+    fn record(&self, before: u64, position: std::result::Result<i64, sqlx::Error>) {
         match position {
             Ok(position) => {
                 self.written
                     .fetch_max(position.max(0) as u64, Ordering::AcqRel);
+                self.covered.fetch_max(before, Ordering::AcqRel);
             }
             Err(e) => {
                 tracing::warn!(
                     target: "mlstore::postgres",
                     error = %e,
-                    "cannot read the WAL position after a write; reading from the primary for {RETRY_DOWN_AFTER:?}"
+                    "cannot read the WAL position after a write; reads use the primary until a later write's position is read"
                 );
-                *lock(&self.primary_until) = Some(Instant::now() + RETRY_DOWN_AFTER);
+                self.unknown.fetch_add(1, Ordering::AcqRel);
             }
         }
     }
@@ -175,7 +212,7 @@ impl Replicas {
             return None;
         }
 
-        if lock(&self.primary_until).is_some_and(|t| Instant::now() < t) {
+        if self.covered.load(Ordering::Acquire) < self.unknown.load(Ordering::Acquire) {
             return None;
         }
         let need = self.written.load(Ordering::Acquire);
@@ -234,37 +271,54 @@ impl Replica {
             if fresh && s.replayed >= need {
                 return true;
             }
+            if s.short_at
+                .is_some_and(|t| now.duration_since(t) < RECHECK_AFTER)
+            {
+                return false;
+            }
         }
         match self.check().await {
-            Some((replayed, lag)) => lag <= max_lag && replayed >= need,
-            None => false,
+            Some((replayed, lag)) if lag <= max_lag => {
+                if replayed < need {
+                    lock(&self.state).short_at = Some(Instant::now());
+                }
+                replayed >= need
+            }
+            _ => false,
         }
     }
 
     /// Reads the replica's replay position and lag; marks it down when it cannot be reached.
     async fn check(&self) -> Option<(u64, Duration)> {
-        let result = async {
-            let mut lease = self.pool.acquire().await.ok()?;
-            let row = sqlx::query_as::<_, (Option<i64>, f64)>(REPLAY)
-                .fetch_one(&mut *lease)
-                .await;
-            lease.settle(&row);
-            Some(row)
-        }
-        .await;
+        let mut lease = match self.pool.acquire().await {
+            Ok(lease) => lease,
+            Err(_) => {
+                self.unavailable();
+                return None;
+            }
+        };
+        let row = sqlx::query_as::<_, (Option<i64>, bool, f64)>(REPLAY)
+            .fetch_one(&mut *lease)
+            .await;
+        lease.settle(&row);
+        drop(lease);
         let now = Instant::now();
-        match result {
-            Some(Ok((Some(replayed), lag))) => {
-                let replayed = replayed.max(0) as u64;
-                let lag = Duration::from_secs_f64(lag.max(0.0));
+        match row {
+            Ok((Some(replayed), behind, since_replayed)) => {
                 let mut s = lock(&self.state);
-                s.replayed = s.replayed.max(replayed);
-                s.lag = lag;
+                s.replayed = replayed.max(0) as u64;
+                s.lag = if behind {
+                    let since = *s.behind_since.get_or_insert(now);
+                    Duration::from_secs_f64(since_replayed.max(0.0)).min(now - since)
+                } else {
+                    s.behind_since = None;
+                    Duration::ZERO
+                };
                 s.checked = Some(now);
                 s.down_until = None;
-                Some((s.replayed, lag))
+                Some((s.replayed, s.lag))
             }
-            Some(Ok((None, _))) => {
+            Ok((None, _, _)) => {
                 tracing::warn!(
                     target: "mlstore::postgres",
                     replica = %self.name,
@@ -273,10 +327,19 @@ impl Replica {
                 self.mark_down();
                 None
             }
-            _ => {
+            Err(_) => {
                 self.mark_down();
                 None
             }
+        }
+    }
+
+    /// No connection could be had: down, unless all its connections are busy (then only this
+    /// read goes elsewhere).
+    pub(crate) fn unavailable(&self) {
+        let pool = self.pool.status();
+        if pool.in_use < pool.max {
+            self.mark_down();
         }
     }
 

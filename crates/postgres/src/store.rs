@@ -51,8 +51,9 @@ macro_rules! run {
             $query.await
         };
         lease.settle(&result);
-        if result.is_ok() {
-            $store.replicas.after_write(&mut lease).await;
+        match &result {
+            Ok(_) => $store.replicas.after_write(&mut lease).await,
+            Err(e) => $store.replicas.after_failed_write(e),
         }
         result
     }};
@@ -83,7 +84,7 @@ macro_rules! read {
                         }
                     }
                 }
-                Err(_) => replica.mark_down(),
+                Err(_) => replica.unavailable(),
             }
         }
         match routed {
@@ -275,6 +276,9 @@ impl<'a> Change<'a> {
             (&mut *self.lease).execute("COMMIT").await
         }
         .await;
+        if let Err(e) = &result {
+            self.store.replicas.after_failed_write(e);
+        }
         match self.check(result) {
             Ok(_) => {
                 self.finished = true;

@@ -118,7 +118,7 @@ tbody th{background:none}
 section.card{margin-bottom:1rem}
 .badge{display:inline-block;padding:0 .45rem;border-radius:999px;font-size:.8rem;font-weight:600;border:1px solid currentColor}
 .badge.ok{color:var(--ok)}.badge.warn{color:var(--warn)}.badge.drift{color:var(--drift)}
-.badge.no-baseline,.badge.no-labels,.badge.no-predictions{color:var(--none)}
+.badge.no-baseline,.badge.old-baseline,.badge.no-labels,.badge.no-predictions{color:var(--none)}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,520px),1fr));gap:1rem}
 .card{border:1px solid var(--line);border-radius:6px;padding:.6rem .8rem;background:var(--panel)}
 .card h2{margin-top:.1rem}

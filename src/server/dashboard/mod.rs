@@ -15,7 +15,7 @@
 //!
 //! The status of a version is the drift verdict (`ok`, `warn`, `drift`) of its newest
 //! [`DEFAULT_WINDOW`] predictions against its baseline with the default thresholds, or
-//! `no baseline` / `no predictions`; its accuracy is that of its newest [`DEFAULT_WINDOW`]
+//! `no baseline` / `old baseline` (one without a histogram) / `no predictions`; its accuracy is that of its newest [`DEFAULT_WINDOW`]
 //! labelled predictions, or `no labels`. Accuracy and coverage over time come from the hourly
 //! aggregates ([`PredictionStoreExt::series`]), so their cost does not grow with the number of
 //! predictions.
@@ -54,14 +54,27 @@ const VERSIONS_PER_MODEL: usize = 8;
 /// Recent predictions shown on a version's page.
 const RECENT: usize = 20;
 
+/// The dashboard's paths: the models, a version, compare, an alias's history.
+const PAGES: [&str; 4] = [
+    "/",
+    "/models/{name}/versions/{version}",
+    "/models/{name}/compare",
+    "/models/{name}/aliases/{alias}",
+];
+
 /// The dashboard's paths and their handlers (all `GET`, all behind the same gate as the API).
 pub(crate) fn routes() -> [(&'static str, MethodRouter<Arc<AppState>>); 4] {
     [
-        ("/", get(models)),
-        ("/models/{name}/versions/{version}", get(version_page)),
-        ("/models/{name}/compare", get(compare_page)),
-        ("/models/{name}/aliases/{alias}", get(alias_page)),
+        (PAGES[0], get(models)),
+        (PAGES[1], get(version_page)),
+        (PAGES[2], get(compare_page)),
+        (PAGES[3], get(alias_page)),
     ]
+}
+
+/// Whether `route` (a matched path pattern) is one of the dashboard's pages.
+pub(crate) fn is_page(route: &str) -> bool {
+    PAGES.contains(&route)
 }
 
 type St = State<Arc<AppState>>;
@@ -175,14 +188,21 @@ async fn health(s: &AppState, name: &ModelName, v: &Version, last: usize) -> Pag
             if confidences.is_empty() {
                 ("no predictions", None)
             } else {
-                let report =
-                    DriftReport::compute(&confidences, &baseline, DriftThresholds::default())?;
-                let status = match report.verdict {
-                    Verdict::Ok => "ok",
-                    Verdict::Warn => "warn",
-                    Verdict::Drift => "drift",
-                };
-                (status, Some(report))
+                match DriftReport::compute(&confidences, &baseline, DriftThresholds::default()) {
+                    Ok(report) => {
+                        let status = match report.verdict {
+                            Verdict::Ok => "ok",
+                            Verdict::Warn => "warn",
+                            Verdict::Drift => "drift",
+                        };
+                        (status, Some(report))
+                    }
+                    // A baseline written before baselines kept a histogram.
+                    Err(e) if e.kind() == mlstore_core::ErrorKind::InvalidInput => {
+                        ("old baseline", None)
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
     };
@@ -652,7 +672,14 @@ fn drift_section(
         count(last as u64)
     );
     let Some(d) = &health.drift else {
-        if has_baseline {
+        if health.status == "old baseline" {
+            let _ = write!(
+                out,
+                r#"<p class="empty">The baseline has no histogram (it was written before baselines kept one): run <code>mlstore baseline compute {} {}</code> to write a new one.</p></section>"#,
+                Esc(name.as_str()),
+                Esc(v.as_str())
+            );
+        } else if has_baseline {
             out.push_str(r#"<p class="empty">No predictions yet: log some with <code>POST /v1/predictions</code> or <code>mlstore predictions import</code>.</p></section>"#);
         } else {
             let _ = write!(
