@@ -658,7 +658,7 @@ fn print_replicas(r: &mlstore_bench::replicas::ReplicasReport) {
             &r.write_replicated,
         ),
         (
-            "get right after it (with replicas: + replay check)",
+            "get right after it (with replicas: + a replay check when due)",
             &r.read_after_write_alone,
             &r.read_after_write_replicated,
         ),
