@@ -322,6 +322,11 @@ fn server_args(data: &Path, port: u16, root: &Path, durable: bool, extra: &[&str
             "max_wal_size=256MB"
         },
         "-c",
+        // Replicas (PostgresReplica) stream from this server without a slot: keep enough WAL
+        // that a base backup or a replica stopped for a while still finds what it needs while
+        // parallel tests write.
+        "wal_keep_size=512MB",
+        "-c",
         "max_connections=400",
         "-c",
         "shared_buffers=128MB",
@@ -521,22 +526,33 @@ impl PostgresReplica {
             .and_then(|(_, rest)| rest.split('/').next())
             .and_then(|p| p.parse::<u16>().ok())
             .ok_or_else(|| error("the primary's URL has no port"))?;
-        let root = server_root("mlstore-replica-", user)?;
-        let data = root.join("data");
-        let mut backup = Command::new(&basebackup);
-        backup
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &primary_port.to_string(),
-                "-U",
-                "postgres",
-            ])
-            .arg("-D")
-            .arg(&data)
-            .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"]);
-        run_setup(backup, user, &root)?;
+        // A busy primary may recycle WAL the backup still needed; such a backup is retried.
+        let mut attempt = 0;
+        let (root, data) = loop {
+            attempt += 1;
+            let root = server_root("mlstore-replica-", user)?;
+            let data = root.join("data");
+            let mut backup = Command::new(&basebackup);
+            backup
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &primary_port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
+                .arg("-D")
+                .arg(&data)
+                .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"]);
+            match run_setup(backup, user, &root) {
+                Ok(()) => break (root, data),
+                Err(e) if attempt < 3 => {
+                    eprintln!("mlstore-testkit: base backup failed, trying again: {e}");
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let port = free_port()?;
         let args = server_args(
             &data,
