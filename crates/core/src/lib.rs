@@ -18,6 +18,7 @@ mod prediction;
 mod query;
 pub mod records;
 mod redact;
+pub mod retention;
 pub mod routing;
 pub mod stats;
 mod store;

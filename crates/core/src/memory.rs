@@ -8,7 +8,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::history::{self, Event, EventKind, EventPage, EventQuery, NewEvent};
-use crate::monitoring::{BucketSums, SeriesQuery, WindowRow};
+use crate::monitoring::{Bucket, BucketSums, SeriesQuery, WindowRow};
+use crate::retention::{Prune, PruneOutcome, PruneScope, Retention};
 use crate::{ModelPage, ModelQuery, VersionPage, VersionQuery};
 
 use crate::{
@@ -62,6 +63,9 @@ struct State {
     labelled_at: HashMap<Uuid, crate::Timestamp>,
     baselines: BTreeMap<(ModelName, Version), ConfidenceBaseline>,
     events: Vec<Event>,
+    /// The hourly sums of pruned predictions, by version and hour: series keep them.
+    pruned_hours: BTreeMap<(ModelName, Version, crate::Timestamp), BucketSums>,
+    retention: BTreeMap<ModelName, Retention>,
 }
 
 impl State {
@@ -250,6 +254,9 @@ impl ModelRegistry for MemoryStore {
         let kept: std::collections::HashSet<Uuid> = predictions.keys().copied().collect();
         state.labelled_at.retain(|id, _| kept.contains(id));
         state.baselines.remove(&(name.clone(), version.clone()));
+        state
+            .pruned_hours
+            .retain(|(n, v, _), _| !(n == name && v == version));
         for alias in &removed {
             state.record(
                 NewEvent::now(EventKind::AliasRemoved, name).alias(alias, Some(version.clone())),
@@ -631,6 +638,15 @@ impl PredictionStore for MemoryStore {
         let state = self.read();
         state.require_version(model, version)?;
         let mut sums: BTreeMap<crate::Timestamp, BucketSums> = BTreeMap::new();
+        if unit == Bucket::Hour {
+            let from = (model.clone(), version.clone(), start);
+            for ((n, v, hour), pruned) in state.pruned_hours.range(from..) {
+                if n != model || v != version || *hour >= end {
+                    break;
+                }
+                sums.entry(*hour).or_default().add(pruned);
+            }
+        }
         for p in state.predictions.values() {
             if p.model() == model && p.version() == version {
                 let t = p.timestamp();
@@ -647,6 +663,84 @@ impl PredictionStore for MemoryStore {
                 s
             })
             .collect())
+    }
+
+    async fn prune_predictions(&self, prune: &Prune) -> Result<PruneOutcome> {
+        prune.check()?;
+        let mut state = self.write();
+        let in_scope = |p: &Prediction| match prune.scope() {
+            PruneScope::All => true,
+            PruneScope::Model(name) => p.model() == name,
+            PruneScope::Version(name, version) => p.model() == name && p.version() == version,
+        };
+        match prune.scope() {
+            PruneScope::All => {}
+            PruneScope::Model(name) => {
+                if !state.models.contains_key(name) {
+                    return Err(Error::not_found(format!("model {name:?} has no versions")));
+                }
+            }
+            PruneScope::Version(name, version) => state.require_version(name, version)?,
+        }
+        let doomed: Vec<Uuid> = state
+            .predictions
+            .values()
+            .filter(|p| in_scope(p) && p.timestamp() < prune.cutoff())
+            .map(|p| p.id())
+            .collect();
+        let mut outcome = PruneOutcome {
+            predictions: doomed.len() as u64,
+            dry_run: prune.is_dry_run(),
+            ..PruneOutcome::default()
+        };
+        if prune.is_dry_run() || doomed.is_empty() {
+            return Ok(outcome);
+        }
+        outcome.batches = 1;
+        for id in doomed {
+            let row = {
+                let p = &state.predictions[&id];
+                (
+                    p.model().clone(),
+                    p.version().clone(),
+                    Bucket::Hour.floor(p.timestamp()),
+                )
+            };
+            let sums = BucketSums::of_row(&state.window_row(&state.predictions[&id]));
+            state.pruned_hours.entry(row).or_default().add(&sums);
+            state.predictions.remove(&id);
+            state.labelled_at.remove(&id);
+        }
+        Ok(outcome)
+    }
+
+    async fn set_retention(&self, name: &ModelName, keep: Option<Retention>) -> Result<()> {
+        let mut state = self.write();
+        match keep {
+            Some(keep) => {
+                if !state.models.contains_key(name) {
+                    return Err(Error::not_found(format!("model {name:?} has no versions")));
+                }
+                state.retention.insert(name.clone(), keep);
+            }
+            None => {
+                state.retention.remove(name);
+            }
+        }
+        Ok(())
+    }
+
+    async fn retention_policies(&self) -> Result<Vec<(ModelName, Retention)>> {
+        Ok(self
+            .read()
+            .retention
+            .iter()
+            .map(|(n, k)| (n.clone(), *k))
+            .collect())
+    }
+
+    async fn prepare_storage(&self, _now: crate::Timestamp) -> Result<u64> {
+        Ok(0)
     }
 
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {

@@ -17,6 +17,7 @@ use crate::monitoring::{
     BucketSums, Comparison, DriftReport, DriftThresholds, MetricsOptions, Series, SeriesQuery,
     WindowMetrics, WindowRow,
 };
+use crate::retention::{Prune, PruneOutcome, Retention};
 use crate::{
     Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, Error, EventPage, EventQuery,
     Label, ModelMetadata, ModelName, ModelPage, ModelQuery, Prediction, PredictionFilter, Result,
@@ -389,6 +390,46 @@ pub trait PredictionStore: Debug + Send + Sync {
         query: &SeriesQuery,
     ) -> Result<Vec<BucketSums>>;
 
+    /// Removes the predictions of the prune's scope made before its cut-off, keeping their
+    /// hourly sums ([`crate::retention`] says how each backend does it).
+    ///
+    /// # Behavior
+    /// - Returns [`crate::Error::NotFound`] when the scope names a model with no versions or a
+    ///   version that is not registered; nothing is removed.
+    /// - A cut-off outside the supported time range returns [`crate::Error::InvalidInput`]
+    ///   (field `before`); nothing is removed.
+    /// - Removes exactly the predictions of the scope made before the cut-off: they are then
+    ///   not found by id, labels for them return [`crate::Error::NotFound`], and no count,
+    ///   window or scan includes them; predictions made at or after the cut-off, and other
+    ///   models' predictions, stay as they were.
+    /// - Returns how many were removed; a dry run returns how many would be, and removes nothing.
+    /// - Hourly bucket sums ([`bucket_sums`](Self::bucket_sums) by hour) and baselines are
+    ///   unchanged.
+    async fn prune_predictions(&self, prune: &Prune) -> Result<PruneOutcome>;
+
+    /// Stores (`Some`) or removes (`None`) the retention policy of model `name`
+    /// ([`crate::retention::maintain`] applies it).
+    ///
+    /// # Behavior
+    /// - Storing a policy for a name with no versions returns [`crate::Error::NotFound`].
+    /// - A stored policy is listed by [`retention_policies`](Self::retention_policies), and
+    ///   replaced by the next one stored; removing one that does not exist does nothing.
+    async fn set_retention(&self, name: &ModelName, keep: Option<Retention>) -> Result<()>;
+
+    /// Every stored retention policy, by model name (ascending by its bytes).
+    ///
+    /// # Behavior
+    /// - Returns an empty list when no policy is stored.
+    async fn retention_policies(&self) -> Result<Vec<(ModelName, Retention)>>;
+
+    /// Prepares storage for the predictions of the coming months: on PostgreSQL, creates the
+    /// monthly partitions from `now`'s month to [`crate::retention::MONTHS_AHEAD`] months
+    /// after it. Returns how many were created (always 0 where nothing needs preparing).
+    ///
+    /// # Behavior
+    /// - A second call with the same `now` creates nothing.
+    async fn prepare_storage(&self, now: Timestamp) -> Result<u64>;
+
     /// Stores the confidence baseline of a model version, replacing any earlier one (upsert).
     ///
     /// # Behavior
@@ -461,6 +502,10 @@ macro_rules! store_operations {
                 WindowRows => window_rows['a, 'b](model: &'a ModelName, version: &'b Version, window: Window) -> Vec<WindowRow>;
                 WindowConfidences => window_confidences['a, 'b](model: &'a ModelName, version: &'b Version, window: Window) -> Vec<f64>;
                 BucketSums => bucket_sums['a, 'b, 'c](model: &'a ModelName, version: &'b Version, query: &'c SeriesQuery) -> Vec<BucketSums>;
+                PrunePredictions => prune_predictions['a](prune: &'a Prune) -> PruneOutcome;
+                SetRetention => set_retention['a](name: &'a ModelName, keep: Option<Retention>) -> ();
+                RetentionPolicies => retention_policies[]() -> Vec<(ModelName, Retention)>;
+                PrepareStorage => prepare_storage[](now: Timestamp) -> u64;
                 StoreBaseline => store_baseline['a](baseline: &'a ConfidenceBaseline) -> ();
                 Baseline => baseline['a, 'b](model: &'a ModelName, version: &'b Version) -> Option<ConfidenceBaseline>;
             }
@@ -509,6 +554,9 @@ macro_rules! define_operation {
                         | Operation::StorePredictionsWith
                         | Operation::RecordActualsWith
                         | Operation::StoreBaseline
+                        | Operation::PrunePredictions
+                        | Operation::SetRetention
+                        | Operation::PrepareStorage
                 )
             }
         }

@@ -88,29 +88,39 @@ pub fn parse_instant(text: &str, now: Timestamp) -> Result<Timestamp> {
     } else if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         d.and_hms_opt(0, 0, 0).ok_or_else(bad)?.and_utc()
     } else {
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .filter(|i| *i > 0)
-            .ok_or_else(bad)?;
-        let (number, unit) = text.split_at(split);
-        let n: i64 = number.parse().map_err(|_| bad())?;
-        let seconds = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            "w" => 604_800,
-            _ => return Err(bad()),
-        };
-        let age = n
-            .checked_mul(seconds)
-            .and_then(chrono::Duration::try_seconds)
-            .ok_or_else(bad)?;
+        let age = parse_age(text).ok_or_else(bad)?;
         now.checked_sub_signed(age).ok_or_else(bad)?
     };
     let t = truncate(t);
     check("time", &t)?;
     Ok(t)
+}
+
+/// Reads a length of time as people write one: a whole number followed by `s`, `m`, `h`, `d`
+/// or `w` (`90s`, `30m`, `24h`, `90d`, `2w`); `None` for anything else (also a negative
+/// number, or one too large for [`chrono::Duration`]).
+///
+/// ```
+/// use mlstore_core::time::parse_age;
+/// assert_eq!(parse_age("90d"), Some(chrono::Duration::days(90)));
+/// assert_eq!(parse_age("90"), None);
+/// ```
+pub fn parse_age(text: &str) -> Option<chrono::Duration> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .filter(|i| *i > 0)?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().ok()?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return None,
+    };
+    n.checked_mul(seconds)
+        .and_then(chrono::Duration::try_seconds)
 }
 
 /// Microseconds since the Unix epoch.

@@ -28,6 +28,7 @@ pub mod monitoring;
 pub mod predictions;
 pub mod properties;
 pub mod registry;
+pub mod retention;
 
 pub use fidelity::{json_at_the_depth_limit_round_trips, timestamps_at_the_range_ends_round_trip};
 pub use fixtures::{at, metadata, prediction, unique_name, version};
@@ -35,6 +36,7 @@ pub use history::*;
 pub use monitoring::*;
 pub use predictions::*;
 pub use registry::*;
+pub use retention::*;
 
 /// Runs every single-store check of the suite, one after the other, on `store`.
 pub async fn run_all(store: &dyn crate::Store) {
@@ -121,6 +123,10 @@ macro_rules! __for_each_check {
             series_fill_every_bucket,
             drift_against_the_baseline,
             compare_two_versions,
+            prune_removes_only_what_is_before_the_cutoff,
+            prune_of_a_model_and_of_everything,
+            prune_of_unknown_scope_is_not_found,
+            retention_policies_are_kept_and_applied,
         }
     };
 }
@@ -183,6 +189,15 @@ macro_rules! conformance_tests {
             let store: ::std::sync::Arc<dyn $crate::Store> = ::std::sync::Arc::new($make);
             $crate::conformance::concurrency::concurrent_prediction_writers_lose_nothing(store)
                 .await;
+        }
+
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_prune_loses_nothing_outside_the_cutoff() {
+            let store: ::std::sync::Arc<dyn $crate::Store> = ::std::sync::Arc::new($make);
+            $crate::conformance::concurrency::concurrent_prune_loses_nothing_outside_the_cutoff(
+                store,
+            )
+            .await;
         }
 
         #[test]
