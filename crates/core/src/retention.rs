@@ -34,6 +34,47 @@ use crate::{time, Error, ModelName, Result, Store, Timestamp, Version};
 /// they take less than half of it and shrink when they take more.
 pub const BATCH_TARGET: Duration = Duration::from_millis(50);
 
+/// Sizes the batches of a batched delete so that each transaction takes about
+/// [`BATCH_TARGET`]: a batch twice as large after one that took under half of it, half as large
+/// after one that took longer, between 100 and 100,000 rows.
+///
+/// ```
+/// use std::time::Duration;
+/// use mlstore_core::retention::BatchSizer;
+/// let mut sizer = BatchSizer::default();
+/// assert_eq!(sizer.size(), 1000);
+/// sizer.record(Duration::from_millis(5));
+/// assert_eq!(sizer.size(), 2000);
+/// sizer.record(Duration::from_millis(80));
+/// assert_eq!(sizer.size(), 1000);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct BatchSizer {
+    size: u64,
+}
+
+impl Default for BatchSizer {
+    fn default() -> Self {
+        Self { size: 1000 }
+    }
+}
+
+impl BatchSizer {
+    /// The number of rows the next batch should remove.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Adjusts the size after a batch that took `elapsed`.
+    pub fn record(&mut self, elapsed: Duration) {
+        if elapsed < BATCH_TARGET / 2 {
+            self.size = (self.size * 2).min(100_000);
+        } else if elapsed > BATCH_TARGET {
+            self.size = (self.size / 2).max(100);
+        }
+    }
+}
+
 /// How many months after the current one [`PredictionStore::prepare_storage`] prepares
 /// (PostgreSQL creates their partitions).
 ///

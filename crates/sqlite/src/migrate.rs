@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "history",
         sql: include_str!("../../../migrations/sqlite/0004_history.sql"),
     },
+    Migration {
+        version: 5,
+        description: "retention",
+        sql: include_str!("../../../migrations/sqlite/0005_retention.sql"),
+    },
 ];
 
 /// The schema version this build creates.

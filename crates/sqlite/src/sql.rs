@@ -318,6 +318,33 @@ pub const COUNT_PREDICTIONS: &str = "SELECT count(*) FROM ml_predictions \
 /// Whether a model (`?1`) has a version.
 pub const MODEL_EXISTS: &str = "SELECT 1 FROM ml_models WHERE name = ?1 LIMIT 1";
 
+/// The ids of every model version.
+pub const ALL_MODEL_IDS: &str = "SELECT id FROM ml_models ORDER BY id";
+
+/// The ids of the versions of model `?1`.
+pub const MODEL_IDS: &str = "SELECT id FROM ml_models WHERE name = ?1 ORDER BY id";
+
+/// The predictions of model version `?1` made before `?2` (µs): a range of
+/// `ml_predictions_recent`.
+pub const COUNT_BEFORE: &str =
+    "SELECT count(*) FROM ml_predictions WHERE model_id = ?1 AND ts < ?2";
+
+/// Deletes at most `?3` predictions of model version `?1` made before `?2`, found by a range of
+/// `ml_predictions_recent`. The hourly sums have no delete trigger: they keep what was pruned.
+pub const PRUNE_BATCH: &str = "DELETE FROM ml_predictions WHERE rowid IN \
+    (SELECT rowid FROM ml_predictions WHERE model_id = ?1 AND ts < ?2 LIMIT ?3)";
+
+/// Stores the retention (`?2` seconds) of model `?1` if it has a version.
+pub const SET_RETENTION: &str = "INSERT INTO ml_retention (name, keep_seconds) \
+    SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM ml_models WHERE name = ?1) \
+    ON CONFLICT (name) DO UPDATE SET keep_seconds = excluded.keep_seconds";
+
+/// Removes the retention of model `?1`.
+pub const REMOVE_RETENTION: &str = "DELETE FROM ml_retention WHERE name = ?1";
+
+/// Every retention policy, by name.
+pub const RETENTION_POLICIES: &str = "SELECT name, keep_seconds FROM ml_retention ORDER BY name";
+
 /// A page of a model version's predictions in `(ts, id)` order from the cursor `(?5, ?6)` on,
 /// in `[?3, ?4)`, only labelled ones when `?7` is 1, at most `?8`.
 pub const SCAN_PREDICTIONS: &str = concat!(

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use mlstore_core::codec::{BaselineRow, EventRow, LabelColumns, MetadataRow, PredictionRow};
 use mlstore_core::history::{self, NewEvent};
 use mlstore_core::monitoring::{Bucket, BucketSums, SeriesQuery, WindowRow};
+use mlstore_core::retention::{BatchSizer, Prune, PruneOutcome, PruneScope, Retention};
 use mlstore_core::time::to_micros;
 use mlstore_core::{
     validate, Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, DatabaseId, Error,
@@ -595,6 +596,28 @@ fn current_target(conn: &Connection, name: &ModelName, alias: &Alias) -> Result<
     )?
     .map(Version::new)
     .transpose()
+}
+
+/// The model version ids a prune applies to.
+///
+/// # Errors
+/// NotFound when the scope names a model with no versions or an unregistered version.
+fn scope_ids(conn: &Connection, scope: &PruneScope) -> Result<Vec<i64>> {
+    match scope {
+        PruneScope::All => query_all(conn, sql::ALL_MODEL_IDS, [], |r| Ok(Ok(r.get(0)?))),
+        PruneScope::Model(name) => {
+            let ids = query_all(conn, sql::MODEL_IDS, params![name.as_str()], |r| {
+                Ok(Ok(r.get(0)?))
+            })?;
+            if ids.is_empty() {
+                return Err(Error::not_found(format!("model {name:?} has no versions")));
+            }
+            Ok(ids)
+        }
+        PruneScope::Version(name, version) => model_id(conn, name, version)?
+            .map(|id| vec![id])
+            .ok_or_else(|| Error::version_not_found(name, version)),
+    }
 }
 
 /// NotFound for the model version unless a statement changed a row.
@@ -1312,6 +1335,91 @@ impl PredictionStore for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn prune_predictions(&self, prune: &Prune) -> Result<PruneOutcome> {
+        prune.check()?;
+        let cutoff = to_micros(&prune.cutoff());
+        let model_ids: Vec<i64> = self.read(|conn| scope_ids(conn, prune.scope())).await?;
+        let mut outcome = PruneOutcome {
+            dry_run: prune.is_dry_run(),
+            ..PruneOutcome::default()
+        };
+        if prune.is_dry_run() {
+            let counted: i64 = self
+                .read_heavy(|conn| {
+                    let mut total = 0i64;
+                    for id in &model_ids {
+                        total += query_one(conn, sql::COUNT_BEFORE, params![id, cutoff], |r| {
+                            r.get::<_, i64>(0)
+                        })?
+                        .unwrap_or(0);
+                    }
+                    Ok(total)
+                })
+                .await?;
+            outcome.predictions = counted as u64;
+            return Ok(outcome);
+        }
+        // One short transaction per batch: other writers take the lock between batches, and a
+        // prune stopped half-way leaves whole batches done, which the next prune continues.
+        let mut sizer = BatchSizer::default();
+        for id in model_ids {
+            loop {
+                let size = sizer.size();
+                let started = std::time::Instant::now();
+                let removed = self
+                    .write(true, |conn| {
+                        in_transaction(conn, |tx| {
+                            execute(tx, sql::PRUNE_BATCH, params![id, cutoff, size as i64])
+                        })
+                    })
+                    .await? as u64;
+                sizer.record(started.elapsed());
+                if removed > 0 {
+                    outcome.predictions += removed;
+                    outcome.batches += 1;
+                }
+                if removed < size {
+                    break;
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn set_retention(&self, name: &ModelName, keep: Option<Retention>) -> Result<()> {
+        let changed = self
+            .write(false, |conn| match keep {
+                Some(keep) => execute(
+                    conn,
+                    sql::SET_RETENTION,
+                    params![name.as_str(), keep.keep_seconds()],
+                ),
+                None => execute(conn, sql::REMOVE_RETENTION, params![name.as_str()]).map(|_| 1),
+            })
+            .await?;
+        if changed == 0 {
+            return Err(Error::not_found(format!("model {name:?} has no versions")));
+        }
+        Ok(())
+    }
+
+    async fn retention_policies(&self) -> Result<Vec<(ModelName, Retention)>> {
+        let rows = self
+            .read(|conn| {
+                query_all(conn, sql::RETENTION_POLICIES, [], |r| {
+                    Ok(Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                })
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(name, keep)| Ok((ModelName::new(name)?, Retention::from_seconds(keep)?)))
+            .collect()
+    }
+
+    async fn prepare_storage(&self, _now: mlstore_core::Timestamp) -> Result<u64> {
+        Ok(0)
     }
 
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
