@@ -317,7 +317,9 @@ pub const STORE_PREDICTIONS: &str = concat!(
 /// A batch that reports instead of failing ([`bind_prediction_arrays`], `$13` names, `$14`
 /// version keys, `$15` true to store the rest when a version is missing, false to store
 /// nothing then), skipping ids already stored: returns each row that was not stored, with its
-/// position (1-based) and whether its version was missing.
+/// position (1-based) and whether its version was missing. An id stored by a concurrent
+/// transaction after this statement's snapshot is a unique violation (from the id index's
+/// trigger): run it again.
 pub const STORE_PREDICTIONS_SKIPPING: &str = concat!(
     "WITH input AS ( SELECT * FROM ",
     prediction_arrays!(),
@@ -332,9 +334,9 @@ pub const STORE_PREDICTIONS_SKIPPING: &str = concat!(
     prediction_columns!(),
     ", model_id) SELECT ",
     prediction_columns!(),
-    ", model_id FROM resolved WHERE model_id IS NOT NULL \
+    ", model_id FROM resolved r WHERE model_id IS NOT NULL \
         AND ($15 OR NOT EXISTS (SELECT 1 FROM resolved WHERE model_id IS NULL)) \
-        ON CONFLICT (id) DO NOTHING RETURNING id \
+        AND NOT EXISTS (SELECT 1 FROM ml_prediction_ids x WHERE x.id = r.id) RETURNING id \
     ) \
     SELECT r.ord, r.model_id IS NULL FROM resolved r \
     WHERE NOT EXISTS (SELECT 1 FROM inserted ins WHERE ins.id = r.id) ORDER BY r.ord"
@@ -369,20 +371,24 @@ pub const STORE_PREDICTIONS_SKIPPING_MISSING: &str = concat!(
 pub const RECORD_ACTUALS_SKIPPING: &str = "WITH input AS ( \
         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[]) \
             WITH ORDINALITY AS t(id, actual, match_key, actual_key, actual_number, ord) \
+    ), found AS ( \
+        SELECT i.*, x.ts FROM input i JOIN ml_prediction_ids x ON x.id = i.id \
     ), updated AS ( \
-        UPDATE ml_predictions p SET actual = i.actual, \
-            correct = (coalesce(p.prediction_key, p.prediction) = i.match_key), \
-            actual_key = i.actual_key, actual_number = i.actual_number, labelled_at = $6 \
-        FROM input i WHERE p.id = i.id RETURNING p.id \
+        UPDATE ml_predictions p SET actual = f.actual, \
+            correct = (coalesce(p.prediction_key, p.prediction) = f.match_key), \
+            actual_key = f.actual_key, actual_number = f.actual_number, labelled_at = $6 \
+        FROM found f WHERE p.id = f.id AND p.ts = f.ts RETURNING p.id \
     ) \
     SELECT i.ord FROM input i WHERE NOT EXISTS (SELECT 1 FROM updated u WHERE u.id = i.id) \
     ORDER BY i.ord";
 
-/// One prediction by id (`$1`), with its model name and version text first.
+/// One prediction by id (`$1`), with its model name and version text first: its timestamp
+/// from the id index, then one partition's key.
 pub const PREDICTION_BY_ID: &str = concat!(
     "SELECT m.name, m.version, ",
     prediction_in_t!(),
-    " FROM ml_predictions t JOIN ml_models m ON m.id = t.model_id WHERE t.id = $1"
+    " FROM ml_predictions t JOIN ml_models m ON m.id = t.model_id WHERE t.id = $1 \
+    AND t.ts = (SELECT ts FROM ml_prediction_ids WHERE id = $1)"
 );
 
 /// Counts predictions: of the model `$1` (NULL: every model), of its version key `$2` (NULL:
@@ -414,10 +420,12 @@ pub const FIRST_UNKNOWN_VERSION: &str = "SELECT t.name, t.version_key \
 
 /// Records a label ([`mlstore_core::codec::LabelColumns`]: `$2` its canonical text, `$3` its
 /// match key, `$4` the key when it differs from the text, `$5` its number, `$6` when it is
-/// written): correct when the match keys are equal.
+/// written): correct when the match keys are equal. The timestamp comes from the id index, so
+/// the update touches one partition.
 pub const RECORD_ACTUAL: &str = "UPDATE ml_predictions SET actual = $2, \
     correct = (coalesce(prediction_key, prediction) = $3), actual_key = $4, \
-    actual_number = $5, labelled_at = $6 WHERE id = $1";
+    actual_number = $5, labelled_at = $6 \
+    WHERE id = $1 AND ts = (SELECT ts FROM ml_prediction_ids WHERE id = $1)";
 
 /// Labels in one statement (as [`RECORD_ACTUALS_SKIPPING`]), applied only if every id exists
 /// (`$7` is the batch length).
@@ -425,12 +433,14 @@ pub const RECORD_ACTUALS: &str = "WITH input AS ( \
         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[]) \
             AS t(id, actual, match_key, actual_key, actual_number) \
     ), found AS ( \
-        SELECT count(*) AS n FROM ml_predictions p JOIN input i ON p.id = i.id \
+        SELECT i.*, x.ts FROM input i JOIN ml_prediction_ids x ON x.id = i.id \
+    ), present AS ( \
+        SELECT count(*) AS n FROM found f JOIN ml_predictions p ON p.id = f.id AND p.ts = f.ts \
     ) \
-    UPDATE ml_predictions p SET actual = i.actual, \
-        correct = (coalesce(p.prediction_key, p.prediction) = i.match_key), \
-        actual_key = i.actual_key, actual_number = i.actual_number, labelled_at = $6 \
-    FROM input i WHERE p.id = i.id AND (SELECT n FROM found) = $7";
+    UPDATE ml_predictions p SET actual = f.actual, \
+        correct = (coalesce(p.prediction_key, p.prediction) = f.match_key), \
+        actual_key = f.actual_key, actual_number = f.actual_number, labelled_at = $6 \
+    FROM found f WHERE p.id = f.id AND p.ts = f.ts AND (SELECT n FROM present) = $7";
 
 /// The monitoring numbers of each prediction of a window (`$3` start, `$4` end, `$5` limit),
 /// newest first: confidence, correct, label lag (µs), numbers, and for labelled ones their
@@ -485,7 +495,8 @@ pub const MINUTE_SUMS: &str = "SELECT date_trunc('minute', ts, 'UTC') AS minute,
 
 /// The first id of the array with no prediction.
 pub const FIRST_UNKNOWN_PREDICTION: &str = "SELECT t.id FROM UNNEST($1::uuid[]) AS t(id) \
-    WHERE NOT EXISTS (SELECT 1 FROM ml_predictions p WHERE p.id = t.id) LIMIT 1";
+    WHERE NOT EXISTS (SELECT 1 FROM ml_prediction_ids x JOIN ml_predictions p \
+        ON p.id = x.id AND p.ts = x.ts WHERE x.id = t.id) LIMIT 1";
 
 /// Reads the newest predictions of a model version in a window (`$3` start, `$4` end, `$5`
 /// limit or NULL), newest first.
@@ -507,6 +518,54 @@ pub const ACCURACY: &str = "WITH m AS ( \
         SELECT correct FROM ml_predictions WHERE model_id = (SELECT id FROM m) \
         AND correct IS NOT NULL AND ts >= $3 AND ts < $4 ORDER BY ts DESC, id DESC LIMIT $5 \
     ) newest";
+
+/// Creates the monthly partition holding `$1` unless it exists; true when it was created.
+pub const PARTITION: &str = "SELECT ml_prediction_partition($1)";
+
+/// The SQLSTATE and message start of an insert whose timestamp has no partition yet.
+pub const NO_PARTITION: (&str, &str) = ("23514", "no partition of relation");
+
+/// The ids of every model version.
+pub const ALL_MODEL_IDS: &str = "SELECT id FROM ml_models ORDER BY id";
+
+/// The ids of the versions of model `$1`.
+pub const MODEL_IDS: &str = "SELECT id FROM ml_models WHERE name = $1 ORDER BY id";
+
+/// The predictions of the model versions `$2` made before `$1`.
+pub const COUNT_BEFORE: &str =
+    "SELECT count(*) FROM ml_predictions WHERE model_id = ANY($2) AND ts < $1";
+
+/// Detaches the partitions that lie entirely before `$1` (see the migration's
+/// `ml_detach_partitions`); returns how many.
+pub const DETACH_PARTITIONS: &str = "SELECT ml_detach_partitions($1)";
+
+/// Removes the ids of the detached partition `$1` and drops it; returns how many predictions
+/// it held.
+pub const FINISH_PRUNED: &str = "SELECT ml_finish_pruned($1)";
+
+/// Detached partitions whose id index entries are not yet removed (a prune stopped
+/// half-way), named `ml_pruned_...`.
+pub const PRUNED_TABLES: &str = "SELECT c.relname::text FROM pg_class c \
+    WHERE c.relkind = 'r' AND c.relname LIKE 'ml\\_pruned\\_%' \
+    AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = 'ml_predictions'::regclass) \
+    ORDER BY c.relname";
+
+/// Deletes at most `$3` predictions of model version `$1` made before `$2` (the delete
+/// trigger removes their ids).
+pub const PRUNE_BATCH: &str = "DELETE FROM ml_predictions p USING ( \
+        SELECT id, ts FROM ml_predictions WHERE model_id = $1 AND ts < $2 LIMIT $3 \
+    ) b WHERE p.id = b.id AND p.ts = b.ts";
+
+/// Stores the retention (`$2` seconds) of model `$1` if it has a version.
+pub const SET_RETENTION: &str = "INSERT INTO ml_retention (name, keep_seconds) \
+    SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM ml_models WHERE name = $1) \
+    ON CONFLICT (name) DO UPDATE SET keep_seconds = EXCLUDED.keep_seconds";
+
+/// Removes the retention of model `$1`.
+pub const REMOVE_RETENTION: &str = "DELETE FROM ml_retention WHERE name = $1";
+
+/// Every retention policy, by name.
+pub const RETENTION_POLICIES: &str = "SELECT name, keep_seconds FROM ml_retention ORDER BY name";
 
 /// Writes (or replaces) the baseline of a model version ([`bind_baseline`], then `$9` name and
 /// `$10` version key); nothing when it is not registered.
@@ -618,15 +677,105 @@ mod tests {
             assert!(plan.contains("Index"), "{what}: {plan}");
             assert!(!plan.contains("Seq Scan"), "{what}: {plan}");
             assert!(!plan.contains("Sort"), "{what}: {plan}");
+            // Monthly partitions' indexes are named after their columns: the partitions of
+            // ml_predictions_labelled end in ..._model_id_ts_id_correct_idx, those of
+            // ml_predictions_recent in ..._model_id_ts_id_confidence_idx.
             if what == "accuracy" {
                 assert!(
-                    plan.contains("Index Only Scan using ml_predictions_labelled"),
+                    plan.contains("Index Only Scan using ml_predictions_")
+                        && plan.contains("_model_id_ts_id_correct_idx"),
                     "{plan}"
                 );
             }
             if what == "recent" || what == "scan" {
-                assert!(plan.contains("ml_predictions_recent"), "{plan}");
+                assert!(plan.contains("_model_id_ts_id_confidence_idx"), "{plan}");
             }
+        }
+    }
+
+    /// A label (and a read by id) finds the prediction's timestamp in the id index, then
+    /// touches one partition: run-time pruning leaves every other partition unexecuted.
+    #[tokio::test]
+    async fn a_lookup_by_id_touches_one_partition() {
+        use mlstore_core::{ModelMetadata, ModelName, ModelRegistry, Prediction, PredictionStore};
+        let url = mlstore_testkit::fresh_postgres_url().await;
+        let store = crate::PostgresStore::connect_url(&url).await.unwrap();
+        let name = ModelName::new("plans").unwrap();
+        let version = mlstore_core::Version::new("1.0.0").unwrap();
+        let m = ModelMetadata::builder(name.clone(), version.clone(), "t")
+            .build()
+            .unwrap();
+        store.register(&m).await.unwrap();
+        // Six months of predictions, 20 per month.
+        let mut predictions = Vec::new();
+        for month in 1..=6u32 {
+            for day in 1..=20u32 {
+                let ts = chrono::NaiveDate::from_ymd_opt(2025, month, day)
+                    .unwrap()
+                    .and_hms_opt(12, 0, 0)
+                    .unwrap()
+                    .and_utc();
+                predictions.push(
+                    Prediction::builder(name.clone(), version.clone(), serde_json::json!(1), 0.5)
+                        .timestamp(ts)
+                        .build()
+                        .unwrap(),
+                );
+            }
+        }
+        store.store_predictions(&predictions).await.unwrap();
+        store.close();
+        let target = &predictions[70]; // April
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        // Tables this small are read whole; price that out, as a large one would.
+        sqlx::query("SET enable_seqscan = off")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let explain = |sql: &str| {
+            sqlx::AssertSqlSafe(format!(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}"
+            ))
+        };
+        let label = sqlx::query_scalar::<_, String>(explain(super::RECORD_ACTUAL))
+            .bind(target.id())
+            .bind("1")
+            .bind("1")
+            .bind(None::<String>)
+            .bind(Some(1.0f64))
+            .bind(mlstore_core::time::now())
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .join("\n");
+        let read = sqlx::query_scalar::<_, String>(explain(super::PREDICTION_BY_ID))
+            .bind(target.id())
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .join("\n");
+        for (what, plan) in [("record_actual", label), ("prediction", read)] {
+            assert!(
+                plan.contains("Index Scan using ml_prediction_ids_pkey"),
+                "{what}: {plan}"
+            );
+            let scans: Vec<&str> = plan
+                .lines()
+                .filter(|l| l.contains("Scan") && l.contains("ml_predictions_2025_"))
+                .collect();
+            let executed: Vec<&&str> = scans
+                .iter()
+                .filter(|l| !l.contains("never executed"))
+                .collect();
+            assert!(
+                scans.len() >= 6,
+                "{what}: every partition is planned: {plan}"
+            );
+            assert_eq!(executed.len(), 1, "{what}: one partition executed: {plan}");
+            assert!(
+                executed[0].contains("ml_predictions_2025_04_pkey"),
+                "{what}: {plan}"
+            );
         }
     }
 }

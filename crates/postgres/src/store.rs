@@ -5,9 +5,13 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use chrono::Datelike;
 use mlstore_core::codec::{BaselineRow, EventRow, LabelColumns, MetadataRow, PredictionRow};
 use mlstore_core::history::{self, NewEvent};
 use mlstore_core::monitoring::{Bucket, BucketSums, SeriesQuery, WindowRow};
+use mlstore_core::retention::{
+    BatchSizer, Prune, PruneOutcome, PruneScope, Retention, MONTHS_AHEAD,
+};
 use mlstore_core::{
     validate, Accuracy, Alias, BatchOptions, BatchOutcome, ConfidenceBaseline, DatabaseId, Error,
     EventKind, EventPage, EventQuery, Label, ModelMetadata, ModelName, ModelPage, ModelQuery,
@@ -59,6 +63,28 @@ macro_rules! run {
     }};
 }
 
+/// Runs an insert of `$predictions` with [`run!`]; when one of their timestamps has no monthly
+/// partition yet, creates the partitions of their months and runs it again. `$retry_unique`:
+/// also run it again (up to three times) after a unique violation, for statements that skip
+/// stored ids and lost a race with a concurrent writer of the same id.
+macro_rules! inserting {
+    ($store:expr, $predictions:expr, $retry_unique:expr, $conn:ident => $query:expr) => {{
+        let mut attempts = 0;
+        loop {
+            let result = run!($store, $conn => $query);
+            attempts += 1;
+            match &result {
+                Err(e) if attempts < 4 && crate::store::is_no_partition(e) => {
+                    $store.create_partitions($predictions).await?;
+                }
+                Err(sqlx::Error::Database(db))
+                    if attempts < 4 && $retry_unique && db.code().as_deref() == Some("23505") => {}
+                _ => break result,
+            }
+        }
+    }};
+}
+
 /// Runs one reading statement on a replica that has replayed this store's writes, or on the
 /// primary (see [`crate::replicas`]); a read that fails on a replica runs again on the primary.
 macro_rules! read {
@@ -92,6 +118,43 @@ macro_rules! read {
             None => primary!($store, $conn => $query),
         }
     }};
+}
+
+/// Whether an insert failed because a timestamp has no partition yet.
+pub(crate) fn is_no_partition(e: &sqlx::Error) -> bool {
+    let (code, message) = sql::NO_PARTITION;
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some(code) && db.message().starts_with(message))
+}
+
+/// Midnight UTC of the first day of a month.
+fn month_start(year: i32, month: u32) -> Timestamp {
+    chrono::NaiveDate::from_ymd_opt(year, month, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .unwrap_or(mlstore_core::time::MIN)
+}
+
+/// Creates the partitions of `now`'s month and the [`MONTHS_AHEAD`] after it that do not
+/// exist; returns how many were created.
+async fn prepare_partitions(
+    conn: &mut sqlx::PgConnection,
+    now: Timestamp,
+) -> std::result::Result<u64, sqlx::Error> {
+    let first = chrono::NaiveDate::from_ymd_opt(now.year(), now.month(), 1);
+    let mut created = 0;
+    for ahead in 0..=MONTHS_AHEAD {
+        let Some(month) = first.and_then(|d| d.checked_add_months(chrono::Months::new(ahead)))
+        else {
+            break;
+        };
+        let made: bool = sqlx::query_scalar(sql::PARTITION)
+            .bind(month_start(month.year(), month.month()))
+            .fetch_one(&mut *conn)
+            .await?;
+        created += u64::from(made);
+    }
+    Ok(created)
 }
 
 /// The migrations of `migrations/postgres`, embedded at build time.
@@ -320,6 +383,9 @@ impl PostgresStore {
             .run_direct(None, &mut conn, false)
             .await
             .map_err(|e| errors.migration(e))?;
+        prepare_partitions(&mut conn, mlstore_core::time::now())
+            .await
+            .map_err(|e| errors.map(e))?;
         let schema_version: i64 = sqlx::query_scalar(sql::SCHEMA_VERSION)
             .fetch_one(&mut conn)
             .await
@@ -402,6 +468,73 @@ impl PostgresStore {
 
     fn map(&self, err: sqlx::Error) -> Error {
         self.errors.map(err)
+    }
+
+    /// Creates the monthly partitions of the predictions' timestamps that do not exist yet;
+    /// returns how many were created.
+    async fn create_partitions(&self, predictions: &[Prediction]) -> Result<u64> {
+        let months: BTreeSet<(i32, u32)> = predictions
+            .iter()
+            .map(|p| (p.timestamp().year(), p.timestamp().month()))
+            .collect();
+        let mut created = 0;
+        for (year, month) in months {
+            let start = month_start(year, month);
+            let made: bool = primary!(self, c => sqlx::query_scalar(sql::PARTITION)
+                .bind(start)
+                .fetch_one(c))
+            .map_err(|e| self.map(e))?;
+            created += u64::from(made);
+        }
+        Ok(created)
+    }
+
+    /// The model version ids a prune applies to.
+    ///
+    /// # Errors
+    /// NotFound when the scope names a model with no versions or an unregistered version.
+    async fn scope_ids(&self, scope: &PruneScope) -> Result<Vec<i64>> {
+        match scope {
+            PruneScope::All => primary!(self, c => sqlx::query_scalar(sql::ALL_MODEL_IDS)
+                .fetch_all(c))
+            .map_err(|e| self.map(e)),
+            PruneScope::Model(name) => {
+                let ids: Vec<i64> = primary!(self, c => sqlx::query_scalar(sql::MODEL_IDS)
+                    .bind(name.as_str())
+                    .fetch_all(c))
+                .map_err(|e| self.map(e))?;
+                if ids.is_empty() {
+                    return Err(Error::not_found(format!("model {name:?} has no versions")));
+                }
+                Ok(ids)
+            }
+            PruneScope::Version(name, version) => {
+                let id: Option<i64> = primary!(self, c => sqlx::query_scalar(sql::MODEL_ID)
+                    .bind(name.as_str())
+                    .bind(version.sort_key())
+                    .fetch_optional(c))
+                .map_err(|e| self.map(e))?;
+                id.map(|id| vec![id])
+                    .ok_or_else(|| Error::version_not_found(name, version))
+            }
+        }
+    }
+
+    /// Finishes every detached partition (`ml_pruned_...`): removes its ids and drops it.
+    /// Returns how many predictions they held.
+    async fn finish_pruned(&self) -> Result<u64> {
+        let tables: Vec<String> = primary!(self, c => sqlx::query_scalar(sql::PRUNED_TABLES)
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
+        let mut removed = 0;
+        for table in tables {
+            let n: i64 = run!(self, c => sqlx::query_scalar(sql::FINISH_PRUNED)
+                .bind(&table)
+                .fetch_one(c))
+            .map_err(|e| self.map(e))?;
+            removed += n as u64;
+        }
+        Ok(removed)
     }
 
     async fn version_exists(&self, model: &ModelName, key: &[u8]) -> Result<bool> {
@@ -775,7 +908,8 @@ impl ModelRegistry for PostgresStore {
 impl PredictionStore for PostgresStore {
     async fn store_prediction(&self, prediction: &Prediction) -> Result<()> {
         let row = PredictionRow::encode(prediction);
-        let done = run!(self, c => sql::bind_prediction(sqlx::query(sql::STORE_PREDICTION), &row)
+        let done = inserting!(self, std::slice::from_ref(prediction), false,
+            c => sql::bind_prediction(sqlx::query(sql::STORE_PREDICTION), &row)
             .bind(prediction.model().as_str())
             .bind(prediction.version().sort_key())
             .execute(c))
@@ -799,17 +933,17 @@ impl PredictionStore for PostgresStore {
         let rows: Vec<PredictionRow> = predictions.iter().map(PredictionRow::encode).collect();
         let names: Vec<&str> = predictions.iter().map(|p| p.model().as_str()).collect();
         let keys: Vec<Vec<u8>> = predictions.iter().map(|p| p.version().sort_key()).collect();
-        let done =
-            run!(self, c => sql::bind_prediction_arrays(sqlx::query(sql::STORE_PREDICTIONS), &rows)
+        let done = inserting!(self, predictions, false,
+                c => sql::bind_prediction_arrays(sqlx::query(sql::STORE_PREDICTIONS), &rows)
             .bind(&names)
             .bind(&keys)
             .bind(n as i64)
             .execute(c))
-            .map_err(|e| {
-                self.map(e).naming_conflict(|| {
-                    Error::already_exists("a prediction id of the batch is already stored")
-                })
-            })?;
+        .map_err(|e| {
+            self.map(e).naming_conflict(|| {
+                Error::already_exists("a prediction id of the batch is already stored")
+            })
+        })?;
         if done.rows_affected() == n as u64 {
             return Ok(());
         }
@@ -864,7 +998,9 @@ impl PredictionStore for PostgresStore {
         let names: Vec<&str> = predictions.iter().map(|p| p.model().as_str()).collect();
         let keys: Vec<Vec<u8>> = predictions.iter().map(|p| p.version().sort_key()).collect();
         let store_rest = options.missing() == OnProblem::Skip;
-        let not_stored = run!(self, c => sql::bind_prediction_arrays(sqlx::query(statement), &rows)
+        let retry_unique = statement == sql::STORE_PREDICTIONS_SKIPPING;
+        let not_stored = inserting!(self, predictions, retry_unique,
+            c => sql::bind_prediction_arrays(sqlx::query(statement), &rows)
             .bind(&names)
             .bind(&keys)
             .bind(store_rest)
@@ -1185,6 +1321,93 @@ impl PredictionStore for PostgresStore {
             })
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(|e| self.map(e))
+    }
+
+    async fn prune_predictions(&self, prune: &Prune) -> Result<PruneOutcome> {
+        prune.check()?;
+        let cutoff = prune.cutoff();
+        let ids = self.scope_ids(prune.scope()).await?;
+        let mut outcome = PruneOutcome {
+            dry_run: prune.is_dry_run(),
+            ..PruneOutcome::default()
+        };
+        if prune.is_dry_run() {
+            let n: i64 = primary!(self, c => sqlx::query_scalar(sql::COUNT_BEFORE)
+                .bind(cutoff)
+                .bind(&ids)
+                .fetch_one(c))
+            .map_err(|e| self.map(e))?;
+            outcome.predictions = n as u64;
+            return Ok(outcome);
+        }
+        if *prune.scope() == PruneScope::All {
+            // A prune stopped half-way left detached partitions: finish them first.
+            outcome.predictions += self.finish_pruned().await?;
+            let detached: i64 = run!(self, c => sqlx::query_scalar(sql::DETACH_PARTITIONS)
+                .bind(cutoff)
+                .fetch_one(c))
+            .map_err(|e| self.map(e))?;
+            outcome.partitions_dropped = detached as u64;
+            outcome.predictions += self.finish_pruned().await?;
+        }
+        // What remains before the cut-off (the partition holding it, or one model's rows), per
+        // model version in batches of about 50 ms each.
+        let mut sizer = BatchSizer::default();
+        for id in ids {
+            loop {
+                let size = sizer.size();
+                let started = std::time::Instant::now();
+                let done = run!(self, c => sqlx::query(sql::PRUNE_BATCH)
+                    .bind(id)
+                    .bind(cutoff)
+                    .bind(size as i64)
+                    .execute(c))
+                .map_err(|e| self.map(e))?;
+                sizer.record(started.elapsed());
+                let removed = done.rows_affected();
+                if removed > 0 {
+                    outcome.predictions += removed;
+                    outcome.batches += 1;
+                }
+                if removed < size {
+                    break;
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn set_retention(&self, name: &ModelName, keep: Option<Retention>) -> Result<()> {
+        let done = match keep {
+            Some(keep) => run!(self, c => sqlx::query(sql::SET_RETENTION)
+                .bind(name.as_str())
+                .bind(keep.keep_seconds())
+                .execute(c)),
+            None => run!(self, c => sqlx::query(sql::REMOVE_RETENTION)
+                .bind(name.as_str())
+                .execute(c)),
+        }
+        .map_err(|e| self.map(e))?;
+        if keep.is_some() && done.rows_affected() == 0 {
+            return Err(Error::not_found(format!("model {name:?} has no versions")));
+        }
+        Ok(())
+    }
+
+    async fn retention_policies(&self) -> Result<Vec<(ModelName, Retention)>> {
+        let rows: Vec<(String, i64)> = read!(self, c => sqlx::query_as(sql::RETENTION_POLICIES)
+            .fetch_all(c))
+        .map_err(|e| self.map(e))?;
+        rows.into_iter()
+            .map(|(name, keep)| Ok((ModelName::new(name)?, Retention::from_seconds(keep)?)))
+            .collect()
+    }
+
+    async fn prepare_storage(&self, now: Timestamp) -> Result<u64> {
+        let mut lease = self.pool.acquire().await?;
+        let result = prepare_partitions(&mut lease, now).await;
+        lease.settle(&result);
+        result.map_err(|e| self.map(e))
     }
 
     async fn store_baseline(&self, baseline: &ConfidenceBaseline) -> Result<()> {
