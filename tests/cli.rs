@@ -883,3 +883,208 @@ async fn kept_postgres_url() -> String {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Predictions of `fraud` 1.0.0 made `days` days ago, as JSONL records.
+fn aged_jsonl(path: &Path, days: &[i64]) {
+    let now = chrono::Utc::now();
+    let mut text = String::new();
+    for (i, d) in days.iter().enumerate() {
+        let line = json!({
+            "model": "fraud",
+            "version": "1.0.0",
+            "prediction": "ok",
+            "actual": if i % 2 == 0 { json!("ok") } else { Value::Null },
+            "confidence": 0.75,
+            "timestamp": (now - chrono::Duration::days(*d)).to_rfc3339(),
+        });
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn count(db: &str) -> u64 {
+    ok_json(mlstore(db).args(["predictions", "count", "fraud"]))["count"]
+        .as_u64()
+        .unwrap()
+}
+
+fn retention_end_to_end(db: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    register(db, "1.0.0");
+    aged_jsonl(
+        &dir.path().join("aged.jsonl"),
+        &[100, 100, 100, 50, 50, 50, 1, 1, 1],
+    );
+    mlstore(db)
+        .args(["predictions", "import"])
+        .arg(dir.path().join("aged.jsonl"))
+        .assert()
+        .success();
+    let dry =
+        ok_json(mlstore(db).args(["predictions", "prune", "--older-than", "90d", "--dry-run"]));
+    assert_eq!(dry["outcome"]["predictions"], 3, "{dry}");
+    assert_eq!(dry["outcome"]["dry_run"], true, "{dry}");
+    assert_eq!(count(db), 9);
+
+    mlstore(db)
+        .args(["retention", "set", "fraud", "30d"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("keep predictions for 30d"));
+    let list = ok_json(mlstore(db).args(["retention", "list"]));
+    assert_eq!(list, json!([{"model": "fraud", "keep": "30d"}]));
+    let planned = ok_json(mlstore(db).args(["maintain", "--dry-run"]));
+    assert_eq!(
+        planned["models"][0]["outcome"]["predictions"], 6,
+        "{planned}"
+    );
+    assert_eq!(count(db), 9, "a dry run removes nothing");
+    mlstore(db)
+        .arg("maintain")
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "every model: removed 6 predictions",
+        ));
+    assert_eq!(count(db), 3);
+    let series = ok_json(mlstore(db).args([
+        "series", "fraud", "1.0.0", "--since", "120d", "--bucket", "week",
+    ]));
+    let total: u64 = series["points"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{series}"))
+        .iter()
+        .map(|b| b["predictions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 9, "series keep the pruned predictions' sums");
+
+    mlstore(db)
+        .args(["retention", "set", "nobody", "30d"])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("no versions"));
+    mlstore(db)
+        .args(["retention", "set", "fraud", "0d"])
+        .assert()
+        .code(2);
+    mlstore(db)
+        .args(["predictions", "prune", "--older-than", "yesterday"])
+        .assert()
+        .code(2);
+    mlstore(db)
+        .args(["retention", "remove", "fraud"])
+        .assert()
+        .success();
+    assert_eq!(ok_json(mlstore(db).args(["retention", "list"])), json!([]));
+}
+
+#[test]
+fn retention_prune_and_maintain_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    retention_end_to_end(&fresh_sqlite(dir.path(), "retention.db"));
+}
+
+#[test]
+#[cfg(feature = "postgres")]
+fn retention_prune_and_maintain_on_postgres() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(kept_postgres_url());
+    mlstore(&url).arg("init").assert().success();
+    retention_end_to_end(&url);
+}
+
+/// `kill -9` of a SQLite prune half-way: the database is consistent (integrity check, no
+/// partial batch), the hourly sums are whole, and the next prune removes the rest.
+#[test]
+fn a_killed_sqlite_prune_is_consistent_and_the_next_one_finishes() {
+    use mlstore::{ModelMetadata, ModelRegistry, Prediction, PredictionStore, Version};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("killed.db");
+    let db = format!("sqlite://{}", path.display());
+    const ROWS: usize = 300_000;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = mlstore::connect(&db).await.unwrap();
+        let name = mlstore::ModelName::new("fraud").unwrap();
+        let version = Version::new("1.0.0").unwrap();
+        store
+            .register(
+                &ModelMetadata::builder(name.clone(), version.clone(), "t")
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let start = chrono::Utc::now() - chrono::Duration::days(400);
+        for chunk in 0..ROWS / 1000 {
+            let batch: Vec<Prediction> = (0..1000)
+                .map(|i| {
+                    let n = (chunk * 1000 + i) as i64;
+                    Prediction::builder(name.clone(), version.clone(), json!("ok"), 0.5)
+                        .timestamp(start + chrono::Duration::seconds(n * 60))
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            store.store_predictions(&batch).await.unwrap();
+        }
+    });
+    let read = rusqlite::Connection::open(&path).unwrap();
+    let hours_sum = |c: &rusqlite::Connection| -> i64 {
+        c.query_row(
+            "SELECT sum(predictions) FROM ml_prediction_hours",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let rows = |c: &rusqlite::Connection| -> i64 {
+        c.query_row("SELECT count(*) FROM ml_predictions", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(rows(&read), ROWS as i64);
+
+    let bin = assert_cmd::cargo::cargo_bin("mlstore");
+    let mut child = std::process::Command::new(bin)
+        .env("MLSTORE_DATABASE_URL", &db)
+        .env_remove("MLSTORE_CACHE")
+        .args(["predictions", "prune", "--older-than", "1d"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as its first batches are committed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = rows(&read);
+        if left < ROWS as i64 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the prune removed nothing"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the prune ended unseen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = rows(&read);
+    println!("killed with {left} of {ROWS} predictions left");
+    assert!(
+        left > 0,
+        "the prune finished before the kill: nothing to check"
+    );
+    let check: String = read
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    assert_eq!(hours_sum(&read), ROWS as i64, "hourly sums are whole");
+    let done = ok_json(mlstore(&db).args(["predictions", "prune", "--older-than", "1d"]));
+    assert_eq!(done["outcome"]["predictions"], left, "{done}");
+    assert_eq!(rows(&read), 0);
+    assert_eq!(hours_sum(&read), ROWS as i64);
+}

@@ -11,6 +11,7 @@ mod output;
 mod predictions;
 mod quality;
 mod registry;
+mod retention;
 #[cfg(feature = "server")]
 mod serve;
 
@@ -113,6 +114,15 @@ enum Command {
     /// Import, read, count and export predictions.
     #[command(subcommand)]
     Predictions(predictions::PredictionsCommand),
+    /// Keep each model's predictions for a length of time (applied by `mlstore maintain`).
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
+    /// Prepare storage ahead (PostgreSQL: the coming months' partitions) and apply every
+    /// retention policy; run it daily (cron, a Kubernetes CronJob).
+    #[command(
+        after_long_help = "Examples:\n  mlstore maintain --dry-run\n  mlstore maintain --json"
+    )]
+    Maintain(retention::MaintainArgs),
     /// Import late labels (id + actual).
     #[command(subcommand)]
     Labels(predictions::LabelsCommand),
@@ -268,6 +278,8 @@ async fn dispatch(cli: Cli) -> Result<()> {
         Command::History(a) => history::history(g, a).await,
         Command::Predictions(c) => predictions::run(g, c).await,
         Command::Labels(c) => predictions::labels(g, c).await,
+        Command::Retention(c) => retention::retention(g, c).await,
+        Command::Maintain(a) => retention::maintain(g, a).await,
         Command::Accuracy(a) => quality::accuracy(g, a).await,
         Command::Baseline(c) => quality::baseline(g, c).await,
         Command::Metrics(a) => monitoring::metrics(g, a).await,

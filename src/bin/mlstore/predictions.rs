@@ -129,6 +129,12 @@ pub(crate) enum PredictionsCommand {
         #[arg(long)]
         labelled_only: bool,
     },
+    /// Remove predictions made before a time (of every model, a model or a version); their
+    /// hourly sums stay, so series by hour, day or week keep them.
+    #[command(
+        after_long_help = "Examples:\n  mlstore predictions prune --older-than 90d --dry-run\n  mlstore predictions prune --older-than 2026-01-01 --model fraud --version 1.2.0"
+    )]
+    Prune(crate::retention::PruneArgs),
     /// Write every prediction of a version, oldest first, in the record format import reads.
     #[command(
         after_long_help = "Example:\n  mlstore predictions export fraud 1.2.0 --since 7d --format csv --output week.csv"
@@ -393,6 +399,7 @@ pub(crate) async fn run(g: &Global, command: PredictionsCommand) -> Result<()> {
             }
             Ok(())
         }
+        PredictionsCommand::Prune(a) => crate::retention::prune(g, a).await,
         PredictionsCommand::Count {
             model,
             version: v,
