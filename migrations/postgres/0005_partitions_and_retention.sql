@@ -33,6 +33,9 @@ CREATE INDEX ml_predictions_recent ON ml_predictions (model_id, ts DESC, id DESC
     INCLUDE (confidence);
 CREATE INDEX ml_predictions_labelled ON ml_predictions (model_id, ts DESC, id DESC)
     INCLUDE (correct) WHERE correct IS NOT NULL;
+-- Block ranges by time (a few pages per partition, next to nothing per insert): the rows
+-- before a prune's cut-off in the partition that holds it, without reading the whole month.
+CREATE INDEX ml_predictions_ts ON ml_predictions USING brin (ts);
 
 -- Every prediction's id and timestamp: the global unique index of ids.
 CREATE TABLE ml_prediction_ids (
@@ -108,6 +111,29 @@ CREATE TABLE ml_retention (
     name         TEXT COLLATE "C" PRIMARY KEY,
     keep_seconds BIGINT NOT NULL CHECK (keep_seconds > 0)
 );
+
+-- Records a label: the prediction's timestamp from the id index, then an update of its row
+-- by (id, ts), which plans and locks one partition (a lookup and an update in one statement
+-- would plan, and lock at start-up, every partition). Returns the rows changed (0 or 1).
+CREATE FUNCTION ml_record_actual(p_id UUID, p_actual TEXT, p_match_key TEXT, p_actual_key TEXT,
+    p_actual_number DOUBLE PRECISION, p_labelled_at TIMESTAMPTZ) RETURNS BIGINT
+    LANGUAGE plpgsql AS $$
+DECLARE
+    p_ts TIMESTAMPTZ;
+    changed BIGINT;
+BEGIN
+    SELECT ts INTO p_ts FROM ml_prediction_ids WHERE id = p_id;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    UPDATE ml_predictions SET actual = p_actual,
+        correct = (coalesce(prediction_key, prediction) = p_match_key),
+        actual_key = p_actual_key, actual_number = p_actual_number, labelled_at = p_labelled_at
+    WHERE id = p_id AND ts = p_ts;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    RETURN changed;
+END
+$$;
 
 -- Detaches every partition that lies entirely before `cutoff` (its upper bound at or before
 -- it) and renames it ml_pruned_YYYY_MM: its rows are gone from ml_predictions when the

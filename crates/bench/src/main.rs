@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::Datelike;
 use mlstore_bench::floor::{encode, Floor, RedisFloor};
 use mlstore_bench::measure::{measure, peak_rss_bytes, Budget, Summary};
 use mlstore_bench::{Backend, Cache, Combo, Fixture, Op, Servers, Target};
-use mlstore_core::{Prediction, Result, Store, Version};
+use mlstore_core::{Result, Store, Version};
 use serde_json::json;
 
 const USAGE: &str = "\
@@ -25,7 +26,10 @@ usage: cargo run --release -p mlstore-bench -- [OPTIONS]
                     {sqlite, postgres} x {none, moka, redis, moka+redis}
   --postgres URL    use this PostgreSQL (rows go under bench-* names: use a scratch database)
   --redis URL       use this Redis (keys go under a namespace of their own)
-  --scale           grow the data (1,000,000 predictions, 1,000 versions) and measure again
+  --scale           grow the data over 24 months (PostgreSQL 10,000,000 predictions, SQLite
+                    1,000,000; 990 more versions), measure the reads again, prune the oldest
+                    month and give the database size before and after
+  --scale-rows N    grow by N predictions on each backend (implies --scale)
   --clients [LIST]  also run every operation with N concurrent clients on one store handle,
                     for each N of LIST (default 1,8,64), on each backend without cache, and
                     single predictions through a PredictionBatcher; with --all, PostgreSQL for
@@ -52,6 +56,7 @@ struct Args {
     postgres: Option<String>,
     redis: Option<String>,
     scale: bool,
+    scale_rows: Option<u64>,
     clients: Vec<usize>,
     http: Vec<usize>,
     dashboard: Option<u64>,
@@ -118,6 +123,20 @@ fn parse_args() -> std::result::Result<Option<Args>, String> {
             "--all" => args.all = true,
             "--scale" => args.scale = true,
             "--quick" => args.quick = true,
+            "--scale-rows" => {
+                let text = value("--scale-rows")?;
+                match text.replace(['_', ','], "").parse::<u64>() {
+                    Ok(n) if (1..=1_000_000_000).contains(&n) => {
+                        args.scale_rows = Some(n);
+                        args.scale = true;
+                    }
+                    _ => {
+                        return Err(format!(
+                            "--scale-rows takes a number of predictions, not {text:?}"
+                        ))
+                    }
+                }
+            }
             "--postgres" => args.postgres = Some(value("--postgres")?),
             "--redis" => args.redis = Some(value("--redis")?),
             "--json" => args.json = Some(value("--json")?.into()),
@@ -407,12 +426,65 @@ struct ScaleRow {
     large: Summary,
 }
 
+/// `--scale`: pruning the oldest month, and the database's size around it.
+struct PruneRow {
+    backend: Backend,
+    rows: u64,
+    outcome: mlstore_core::retention::PruneOutcome,
+    elapsed: std::time::Duration,
+    size_before: u64,
+    size_after: u64,
+}
+
+/// How many months `--scale` spreads its predictions over.
+const SCALE_MONTHS: u32 = 24;
+
+/// The bytes the database takes: PostgreSQL's `pg_database_size`, or the SQLite file's pages
+/// in use (deleted rows' pages are kept for reuse, not returned to the file system).
+async fn database_size(backend: Backend, servers: &Servers, target: &Target) -> Result<u64> {
+    match backend {
+        Backend::Sqlite => {
+            let path = target
+                .sqlite_path
+                .as_ref()
+                .expect("a SQLite target has a file");
+            let conn = rusqlite::Connection::open(path)
+                .map_err(|e| mlstore_core::Error::backend("sqlite", e))?;
+            let pages: i64 = conn
+                .query_row(
+                    "SELECT (SELECT page_count FROM pragma_page_count()) - \
+                     (SELECT freelist_count FROM pragma_freelist_count())",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| mlstore_core::Error::backend("sqlite", e))?;
+            let page: i64 = conn
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(|e| mlstore_core::Error::backend("sqlite", e))?;
+            Ok((pages * page) as u64)
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let url = servers.postgres.as_deref().expect("checked by the caller");
+            let mut conn = sqlx::PgConnection::connect(url)
+                .await
+                .map_err(|e| mlstore_core::Error::backend("postgres", e))?;
+            let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| mlstore_core::Error::backend("postgres", e))?;
+            Ok(size as u64)
+        }
+    }
+}
+
 async fn scale(
     backend: Backend,
     servers: &Servers,
     budget: Budget,
     run_tag: &str,
-) -> Result<Vec<ScaleRow>> {
+    rows: u64,
+) -> Result<(Vec<ScaleRow>, PruneRow)> {
     let target = Target::build(
         Combo {
             backend,
@@ -428,34 +500,48 @@ async fn scale(
         Op::Latest,
         Op::Recent100,
         Op::Accuracy1000,
+        Op::RecordActual,
         Op::Series720,
     ];
     let mut small = BTreeMap::new();
     for op in ops {
         small.insert(op.name(), measure_op(store, &fixture, op, budget).await?);
     }
+    // `rows` predictions of the fixture's version spread over the 24 whole months before this
+    // one (oldest first, as traffic arrives), in chunks of 1% for progress.
+    let now = mlstore_core::time::now();
+    let this_month = chrono::NaiveDate::from_ymd_opt(now.year(), now.month(), 1)
+        .expect("a month start")
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    let first_month = this_month - chrono::Months::new(SCALE_MONTHS);
+    let span = (this_month - first_month)
+        .num_microseconds()
+        .expect("24 months") as f64;
+    let at = |k: u64| {
+        first_month + chrono::Duration::microseconds((k as f64 / rows as f64 * span) as i64)
+    };
     let started = Instant::now();
-    let mut progress = Progress::new(100 + 10);
-    for batch in 0..100u64 {
-        let predictions: Vec<Prediction> = (0..10_000u64)
-            .map(|i| {
-                let n = batch * 10_000 + i;
-                Prediction::builder(
-                    fixture.model.clone(),
-                    fixture.version.clone(),
-                    json!(if n % 4 == 0 { "fraud" } else { "legit" }),
-                    0.8,
-                )
-                .feature("amount", json!(n))
-                .actual((n % 10 == 0).then(|| json!("legit")))
-                .build()
-            })
-            .collect::<Result<_>>()?;
-        store.store_predictions(&predictions).await?;
+    let chunks = 100u64;
+    let mut progress = Progress::new(chunks as usize + 10 + 1);
+    for c in 0..chunks {
+        let (from, to) = (rows * c / chunks, rows * (c + 1) / chunks);
+        if to > from {
+            Fixture::spread(
+                store,
+                &fixture.model,
+                &fixture.version,
+                (at(from), at(to)),
+                1_000_000 + from,
+                to - from,
+            )
+            .await?;
+        }
+        let rate = to as f64 / started.elapsed().as_secs_f64().max(1e-9);
         progress.step(&format!(
-            "{}: {} predictions stored",
-            backend.name(),
-            (batch + 1) * 10_000
+            "{}: {to} of {rows} predictions over {SCALE_MONTHS} months ({rate:.0}/s)",
+            backend.name()
         ));
     }
     for chunk in 0..10u64 {
@@ -481,23 +567,49 @@ async fn scale(
         900_000,
     )
     .await?;
+    progress.step(&format!("{}: series version at 1,000,000", backend.name()));
     progress.finish();
     eprintln!(
-        "{}: grew to 1,000,000 more predictions, 1,000 versions and a series version of \
-         1,000,000 predictions in {:.1}s",
+        "{}: grew by {rows} predictions over {SCALE_MONTHS} months, 990 versions and a series \
+         version of 1,000,000 predictions in {:.1}s",
         backend.name(),
         started.elapsed().as_secs_f64()
     );
-    let mut rows = Vec::new();
+    let mut out = Vec::new();
     for op in ops {
-        rows.push(ScaleRow {
+        out.push(ScaleRow {
             backend,
             op,
             small: small[op.name()],
             large: measure_op(store, &fixture, op, budget).await?,
         });
     }
-    Ok(rows)
+    // Retention: prune the oldest month (every model), as `mlstore maintain` would.
+    let size_before = database_size(backend, servers, &target).await?;
+    let cutoff = first_month + chrono::Months::new(1);
+    let prune_started = Instant::now();
+    let outcome = store
+        .prune_predictions(&mlstore_core::retention::Prune::before(cutoff))
+        .await?;
+    let elapsed = prune_started.elapsed();
+    let size_after = database_size(backend, servers, &target).await?;
+    eprintln!(
+        "{}: pruned {} predictions of the oldest month in {:.1} ms",
+        backend.name(),
+        outcome.predictions,
+        elapsed.as_secs_f64() * 1e3
+    );
+    Ok((
+        out,
+        PruneRow {
+            backend,
+            rows,
+            outcome,
+            elapsed,
+            size_before,
+            size_after,
+        },
+    ))
 }
 
 /// `--clients`: one row per operation (and one for `store_1` through a batcher), one cell per
@@ -967,14 +1079,28 @@ async fn run(args: Args) -> Result<()> {
     table(&header_refs, &body);
 
     let mut scale_rows = Vec::new();
+    let mut prune_rows = Vec::new();
     if args.scale {
         for backend in [Backend::Sqlite, Backend::Postgres] {
             if backend == Backend::Postgres && servers.postgres.is_none() {
                 continue;
             }
-            scale_rows.extend(scale(backend, &servers, budget, &run_tag).await?);
+            let rows = match backend {
+                Backend::Sqlite => args.scale_rows.unwrap_or(1_000_000),
+                Backend::Postgres => args.scale_rows.unwrap_or(10_000_000),
+            };
+            let (reads, prune) = scale(backend, &servers, budget, &run_tag, rows).await?;
+            scale_rows.extend(reads);
+            prune_rows.push(prune);
         }
-        println!("\n### --scale: 1,000,000 more predictions, 1,000 versions (no cache)\n");
+        let grown: Vec<String> = prune_rows
+            .iter()
+            .map(|p| format!("{} {} predictions", p.backend.name(), p.rows))
+            .collect();
+        println!(
+            "\n### --scale: {} over {SCALE_MONTHS} months, 990 versions (no cache)\n",
+            grown.join(", ")
+        );
         let body: Vec<Vec<String>> = scale_rows
             .iter()
             .map(|r| {
@@ -999,6 +1125,37 @@ async fn run(args: Args) -> Result<()> {
                 "p50 large",
                 "large/small",
                 "Status",
+            ],
+            &body,
+        );
+        println!(
+            "\nPruning the oldest month (every model; PostgreSQL drops its partition) and the \
+             database's size in use before and after:\n"
+        );
+        let body: Vec<Vec<String>> = prune_rows
+            .iter()
+            .map(|p| {
+                let ms = p.elapsed.as_secs_f64() * 1e3;
+                vec![
+                    p.backend.name().to_string(),
+                    p.outcome.predictions.to_string(),
+                    p.outcome.partitions_dropped.to_string(),
+                    p.outcome.batches.to_string(),
+                    format!("{ms:.1} ms"),
+                    format!("{:.0} MiB", p.size_before as f64 / 1_048_576.0),
+                    format!("{:.0} MiB", p.size_after as f64 / 1_048_576.0),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "Backend",
+                "Pruned",
+                "Partitions dropped",
+                "Row batches",
+                "Time",
+                "Size before",
+                "Size after",
             ],
             &body,
         );
@@ -1114,6 +1271,19 @@ async fn run(args: Args) -> Result<()> {
             .iter()
             .map(|r| json!({"backend": r.backend.name(), "op": r.op.name(), "small_p50_us": r.small.p50_us, "large_p50_us": r.large.p50_us}))
             .collect();
+        let prunes: Vec<_> = prune_rows
+            .iter()
+            .map(|p| {
+                json!({
+                    "backend": p.backend.name(),
+                    "grown_by": p.rows,
+                    "outcome": p.outcome,
+                    "ms": p.elapsed.as_secs_f64() * 1e3,
+                    "size_before": p.size_before,
+                    "size_after": p.size_after,
+                })
+            })
+            .collect();
         let clients: Vec<_> = clients_rows
             .iter()
             .flat_map(|r| {
@@ -1138,6 +1308,7 @@ async fn run(args: Args) -> Result<()> {
             "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
             "results": results,
             "scale": scale,
+            "prune": prunes,
             "peak_rss_bytes": peak,
         });
         std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default()).map_err(

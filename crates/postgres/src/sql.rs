@@ -420,12 +420,9 @@ pub const FIRST_UNKNOWN_VERSION: &str = "SELECT t.name, t.version_key \
 
 /// Records a label ([`mlstore_core::codec::LabelColumns`]: `$2` its canonical text, `$3` its
 /// match key, `$4` the key when it differs from the text, `$5` its number, `$6` when it is
-/// written): correct when the match keys are equal. The timestamp comes from the id index, so
-/// the update touches one partition.
-pub const RECORD_ACTUAL: &str = "UPDATE ml_predictions SET actual = $2, \
-    correct = (coalesce(prediction_key, prediction) = $3), actual_key = $4, \
-    actual_number = $5, labelled_at = $6 \
-    WHERE id = $1 AND ts = (SELECT ts FROM ml_prediction_ids WHERE id = $1)";
+/// written): correct when the match keys are equal. The migration's `ml_record_actual` reads
+/// the timestamp from the id index and updates one partition's row; returns the rows changed.
+pub const RECORD_ACTUAL: &str = "SELECT ml_record_actual($1, $2, $3, $4, $5, $6)";
 
 /// Labels in one statement (as [`RECORD_ACTUALS_SKIPPING`]), applied only if every id exists
 /// (`$7` is the batch length).
@@ -551,10 +548,15 @@ pub const PRUNED_TABLES: &str = "SELECT c.relname::text FROM pg_class c \
     ORDER BY c.relname";
 
 /// Deletes at most `$3` predictions of model version `$1` made before `$2` (the delete
-/// trigger removes their ids).
-pub const PRUNE_BATCH: &str = "DELETE FROM ml_predictions p USING ( \
-        SELECT id, ts FROM ml_predictions WHERE model_id = $1 AND ts < $2 LIMIT $3 \
-    ) b WHERE p.id = b.id AND p.ts = b.ts";
+/// trigger removes their ids); both sides say `ts < $2`, so only the partitions before the
+/// cut-off are planned.
+pub const PRUNE_BATCH: &str = "DELETE FROM ml_predictions WHERE ts < $2 AND (id, ts) IN ( \
+        SELECT id, ts FROM ml_predictions WHERE model_id = $1 AND ts < $2 LIMIT $3)";
+
+/// Deletes at most `$2` predictions of any model made before `$1`: after whole partitions are
+/// dropped, the rows of the partition that holds the cut-off (found by `ml_predictions_ts`).
+pub const PRUNE_ALL_BATCH: &str = "DELETE FROM ml_predictions WHERE ts < $1 AND (id, ts) IN ( \
+        SELECT id, ts FROM ml_predictions WHERE ts < $1 LIMIT $2)";
 
 /// Stores the retention (`$2` seconds) of model `$1` if it has a version.
 pub const SET_RETENTION: &str = "INSERT INTO ml_retention (name, keep_seconds) \
@@ -737,24 +739,40 @@ mod tests {
                 "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {sql}"
             ))
         };
-        let label = sqlx::query_scalar::<_, String>(explain(super::RECORD_ACTUAL))
-            .bind(target.id())
-            .bind("1")
-            .bind("1")
-            .bind(None::<String>)
-            .bind(Some(1.0f64))
-            .bind(mlstore_core::time::now())
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-            .join("\n");
         let read = sqlx::query_scalar::<_, String>(explain(super::PREDICTION_BY_ID))
             .bind(target.id())
             .fetch_all(&mut conn)
             .await
             .unwrap()
             .join("\n");
-        for (what, plan) in [("record_actual", label), ("prediction", read)] {
+        // The label: in one transaction, the statistics of what it scanned.
+        let mut tx = conn.begin().await.unwrap();
+        let changed: i64 = sqlx::query_scalar(super::RECORD_ACTUAL)
+            .bind(target.id())
+            .bind("1")
+            .bind("1")
+            .bind(None::<String>)
+            .bind(Some(1.0f64))
+            .bind(mlstore_core::time::now())
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(changed, 1);
+        let touched: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT relname::text, seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables \
+             WHERE relname LIKE 'ml\\_predictions\\_%' AND seq_scan + coalesce(idx_scan, 0) > 0",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let only: Vec<&str> = touched.iter().map(|(t, _, _)| t.as_str()).collect();
+        assert_eq!(only, ["ml_predictions_2025_04"], "record_actual: {touched:?}");
+        assert!(
+            touched[0].1 == 0 && touched[0].2 >= 1,
+            "record_actual reads one partition by index only: {touched:?}"
+        );
+        for (what, plan) in [("prediction", read)] {
             assert!(
                 plan.contains("Index Scan using ml_prediction_ids_pkey"),
                 "{what}: {plan}"

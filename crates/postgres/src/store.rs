@@ -1040,16 +1040,16 @@ impl PredictionStore for PostgresStore {
     async fn record_actual(&self, id: Uuid, actual: &Value) -> Result<()> {
         let label = Label::new(id, actual.clone())?;
         let c = LabelColumns::encode(label.actual(), mlstore_core::time::now());
-        let done = run!(self, conn => sqlx::query(sql::RECORD_ACTUAL)
+        let changed: i64 = run!(self, conn => sqlx::query_scalar(sql::RECORD_ACTUAL)
             .bind(label.id())
             .bind(&c.actual)
             .bind(&c.match_key)
             .bind(&c.actual_key)
             .bind(c.actual_number)
             .bind(c.labelled_at)
-            .execute(conn))
+            .fetch_one(conn))
         .map_err(|e| self.map(e))?;
-        if done.rows_affected() == 0 {
+        if changed == 0 {
             return Err(Error::not_found(format!("prediction {id}")));
         }
         Ok(())
@@ -1350,18 +1350,28 @@ impl PredictionStore for PostgresStore {
             outcome.partitions_dropped = detached as u64;
             outcome.predictions += self.finish_pruned().await?;
         }
-        // What remains before the cut-off (the partition holding it, or one model's rows), per
-        // model version in batches of about 50 ms each.
+        // What remains before the cut-off (every model's rows in the partition holding it, or
+        // one scope's rows), in batches of about 50 ms each.
         let mut sizer = BatchSizer::default();
-        for id in ids {
+        let batches: Vec<Option<i64>> = match prune.scope() {
+            PruneScope::All => vec![None],
+            _ => ids.into_iter().map(Some).collect(),
+        };
+        for id in batches {
             loop {
                 let size = sizer.size();
                 let started = std::time::Instant::now();
-                let done = run!(self, c => sqlx::query(sql::PRUNE_BATCH)
-                    .bind(id)
-                    .bind(cutoff)
-                    .bind(size as i64)
-                    .execute(c))
+                let done = match id {
+                    Some(id) => run!(self, c => sqlx::query(sql::PRUNE_BATCH)
+                        .bind(id)
+                        .bind(cutoff)
+                        .bind(size as i64)
+                        .execute(c)),
+                    None => run!(self, c => sqlx::query(sql::PRUNE_ALL_BATCH)
+                        .bind(cutoff)
+                        .bind(size as i64)
+                        .execute(c)),
+                }
                 .map_err(|e| self.map(e))?;
                 sizer.record(started.elapsed());
                 let removed = done.rows_affected();
