@@ -35,17 +35,20 @@ use crate::{time, Error, ModelName, Result, Store, Timestamp, Version};
 pub const BATCH_TARGET: Duration = Duration::from_millis(50);
 
 /// Sizes the batches of a batched delete so that each transaction takes about
-/// [`BATCH_TARGET`]: a batch twice as large after one that took under half of it, half as large
-/// after one that took longer, between 100 and 100,000 rows.
+/// [`BATCH_TARGET`]: a batch twice as large after a full one that took under half of it, half
+/// as large after one that took longer, between 100 and 100,000 rows. A batch that found fewer
+/// rows than its size says nothing about a full one, so it never grows the next.
 ///
 /// ```
 /// use std::time::Duration;
 /// use mlstore_core::retention::BatchSizer;
 /// let mut sizer = BatchSizer::default();
 /// assert_eq!(sizer.size(), 1000);
-/// sizer.record(Duration::from_millis(5));
+/// sizer.record(Duration::from_millis(5), 1000);
 /// assert_eq!(sizer.size(), 2000);
-/// sizer.record(Duration::from_millis(80));
+/// sizer.record(Duration::from_millis(1), 10);
+/// assert_eq!(sizer.size(), 2000);
+/// sizer.record(Duration::from_millis(80), 2000);
 /// assert_eq!(sizer.size(), 1000);
 /// ```
 #[derive(Debug, Clone, Copy)]
@@ -65,12 +68,12 @@ impl BatchSizer {
         self.size
     }
 
-    /// Adjusts the size after a batch that took `elapsed`.
-    pub fn record(&mut self, elapsed: Duration) {
-        if elapsed < BATCH_TARGET / 2 {
-            self.size = (self.size * 2).min(100_000);
-        } else if elapsed > BATCH_TARGET {
+    /// Adjusts the size after a batch that removed `removed` rows in `elapsed`.
+    pub fn record(&mut self, elapsed: Duration, removed: u64) {
+        if elapsed > BATCH_TARGET {
             self.size = (self.size / 2).max(100);
+        } else if removed >= self.size && elapsed < BATCH_TARGET / 2 {
+            self.size = (self.size * 2).min(100_000);
         }
     }
 }

@@ -767,7 +767,11 @@ mod tests {
         .unwrap();
         tx.commit().await.unwrap();
         let only: Vec<&str> = touched.iter().map(|(t, _, _)| t.as_str()).collect();
-        assert_eq!(only, ["ml_predictions_2025_04"], "record_actual: {touched:?}");
+        assert_eq!(
+            only,
+            ["ml_predictions_2025_04"],
+            "record_actual: {touched:?}"
+        );
         assert!(
             touched[0].1 == 0 && touched[0].2 >= 1,
             "record_actual reads one partition by index only: {touched:?}"

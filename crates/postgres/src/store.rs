@@ -135,6 +135,17 @@ fn month_start(year: i32, month: u32) -> Timestamp {
         .unwrap_or(mlstore_core::time::MIN)
 }
 
+/// Where a "newest N" read of `bounds` tries first: the start of last month (UTC), when that
+/// lies inside the window. Partitions are monthly, so the first try plans and locks this
+/// month's and last month's (and any later ones), not every month of the window.
+fn recent_start(bounds: &mlstore_core::Bounds) -> Option<Timestamp> {
+    let now = mlstore_core::time::now();
+    let last_month = chrono::NaiveDate::from_ymd_opt(now.year(), now.month(), 1)?
+        .checked_sub_months(chrono::Months::new(1))?;
+    let start = month_start(last_month.year(), last_month.month());
+    (bounds.start < start && start < bounds.end).then_some(start)
+}
+
 /// Creates the partitions of `now`'s month and the [`MONTHS_AHEAD`] after it that do not
 /// exist; returns how many were created.
 async fn prepare_partitions(
@@ -557,6 +568,21 @@ impl PostgresStore {
         bounds: &mlstore_core::Bounds,
     ) -> Result<Vec<sqlx::postgres::PgRow>> {
         let key = version.sort_key();
+        // The newest N: first from the recent partitions alone (planned and locked without the
+        // older months), which is the whole answer when they hold N rows of the window.
+        if let (Some(limit), Some(recent)) = (bounds.limit, recent_start(bounds)) {
+            let rows = read!(self, c => sqlx::query(statement)
+                .bind(model.as_str())
+                .bind(&key)
+                .bind(recent)
+                .bind(bounds.end)
+                .bind(bounds.sql_limit())
+                .fetch_all(c))
+            .map_err(|e| self.map(e))?;
+            if rows.len() >= limit {
+                return Ok(rows);
+            }
+        }
         let rows = read!(self, c => sqlx::query(statement)
             .bind(model.as_str())
             .bind(&key)
@@ -1216,6 +1242,21 @@ impl PredictionStore for PostgresStore {
         window: Window,
     ) -> Result<Accuracy> {
         let bounds = window.for_aggregate()?;
+        // As window_query: the recent partitions first, when they hold the N newest labelled.
+        if let (Some(limit), Some(recent)) = (bounds.limit, recent_start(&bounds)) {
+            let (model_id, total, correct): (Option<i64>, i64, i64) =
+                read!(self, c => sqlx::query_as(sql::ACCURACY)
+                .bind(model.as_str())
+                .bind(version.sort_key())
+                .bind(recent)
+                .bind(bounds.end)
+                .bind(bounds.sql_limit())
+                .fetch_one(c))
+                .map_err(|e| self.map(e))?;
+            if model_id.is_some() && total as usize >= limit {
+                return Accuracy::new(correct as u64, total as u64);
+            }
+        }
         let (model_id, total, correct): (Option<i64>, i64, i64) =
             read!(self, c => sqlx::query_as(sql::ACCURACY)
             .bind(model.as_str())
@@ -1373,8 +1414,8 @@ impl PredictionStore for PostgresStore {
                         .execute(c)),
                 }
                 .map_err(|e| self.map(e))?;
-                sizer.record(started.elapsed());
                 let removed = done.rows_affected();
+                sizer.record(started.elapsed(), removed);
                 if removed > 0 {
                     outcome.predictions += removed;
                     outcome.batches += 1;

@@ -329,6 +329,9 @@ pub const MODEL_IDS: &str = "SELECT id FROM ml_models WHERE name = ?1 ORDER BY i
 pub const COUNT_BEFORE: &str =
     "SELECT count(*) FROM ml_predictions WHERE model_id = ?1 AND ts < ?2";
 
+/// Whether model version `?1` has a prediction made before `?2`.
+pub const ANY_BEFORE: &str = "SELECT 1 FROM ml_predictions WHERE model_id = ?1 AND ts < ?2 LIMIT 1";
+
 /// Deletes at most `?3` predictions of model version `?1` made before `?2`, found by a range of
 /// `ml_predictions_recent`. The hourly sums have no delete trigger: they keep what was pruned.
 pub const PRUNE_BATCH: &str = "DELETE FROM ml_predictions WHERE rowid IN \

@@ -1365,6 +1365,13 @@ impl PredictionStore for SqliteStore {
         // prune stopped half-way leaves whole batches done, which the next prune continues.
         let mut sizer = BatchSizer::default();
         for id in model_ids {
+            // A read first: versions with nothing before the cut-off take no write lock.
+            let any = self
+                .read(|conn| query_one(conn, sql::ANY_BEFORE, params![id, cutoff], |_| Ok(())))
+                .await?;
+            if any.is_none() {
+                continue;
+            }
             loop {
                 let size = sizer.size();
                 let started = std::time::Instant::now();
@@ -1375,7 +1382,7 @@ impl PredictionStore for SqliteStore {
                         })
                     })
                     .await? as u64;
-                sizer.record(started.elapsed());
+                sizer.record(started.elapsed(), removed);
                 if removed > 0 {
                     outcome.predictions += removed;
                     outcome.batches += 1;
