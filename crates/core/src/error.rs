@@ -145,6 +145,11 @@ impl Error {
         Self::not_found(format!("model version {name:?} {version}"))
     }
 
+    /// [`Error::NotFound`] for a model name with no versions; the wording every store uses.
+    pub fn model_not_found(name: &crate::ModelName) -> Self {
+        Self::not_found(format!("model {name:?} has no versions"))
+    }
+
     /// [`Error::AlreadyExists`] for a model version registered already.
     pub fn version_exists(name: &crate::ModelName, version: &crate::Version) -> Self {
         Self::already_exists(format!("model version {name:?} {version}"))

@@ -677,7 +677,7 @@ impl PredictionStore for MemoryStore {
             PruneScope::All => {}
             PruneScope::Model(name) => {
                 if !state.models.contains_key(name) {
-                    return Err(Error::not_found(format!("model {name:?} has no versions")));
+                    return Err(Error::model_not_found(name));
                 }
             }
             PruneScope::Version(name, version) => state.require_version(name, version)?,
@@ -719,7 +719,7 @@ impl PredictionStore for MemoryStore {
         match keep {
             Some(keep) => {
                 if !state.models.contains_key(name) {
-                    return Err(Error::not_found(format!("model {name:?} has no versions")));
+                    return Err(Error::model_not_found(name));
                 }
                 state.retention.insert(name.clone(), keep);
             }

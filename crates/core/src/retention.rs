@@ -78,6 +78,35 @@ impl BatchSizer {
     }
 }
 
+impl BatchSizer {
+    /// Runs `batch(size)`, a delete of at most `size` rows in a transaction of its own that
+    /// returns how many it removed, until one removes fewer than its size; sizes each batch
+    /// from the ones before, and adds what they removed to `outcome` (the backends' batched
+    /// prunes).
+    ///
+    /// # Errors
+    /// The first error of a batch; the batches before it stay done.
+    pub async fn run<F, Fut>(&mut self, outcome: &mut PruneOutcome, mut batch: F) -> Result<()>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = Result<u64>>,
+    {
+        loop {
+            let size = self.size;
+            let started = std::time::Instant::now();
+            let removed = batch(size).await?;
+            self.record(started.elapsed(), removed);
+            if removed > 0 {
+                outcome.predictions += removed;
+                outcome.batches += 1;
+            }
+            if removed < size {
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// How many months after the current one [`PredictionStore::prepare_storage`] prepares
 /// (PostgreSQL creates their partitions).
 ///

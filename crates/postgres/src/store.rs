@@ -515,7 +515,7 @@ impl PostgresStore {
                     .fetch_all(c))
                 .map_err(|e| self.map(e))?;
                 if ids.is_empty() {
-                    return Err(Error::not_found(format!("model {name:?} has no versions")));
+                    return Err(Error::model_not_found(name));
                 }
                 Ok(ids)
             }
@@ -1399,31 +1399,23 @@ impl PredictionStore for PostgresStore {
             _ => ids.into_iter().map(Some).collect(),
         };
         for id in batches {
-            loop {
-                let size = sizer.size();
-                let started = std::time::Instant::now();
-                let done = match id {
-                    Some(id) => run!(self, c => sqlx::query(sql::PRUNE_BATCH)
-                        .bind(id)
-                        .bind(cutoff)
-                        .bind(size as i64)
-                        .execute(c)),
-                    None => run!(self, c => sqlx::query(sql::PRUNE_ALL_BATCH)
-                        .bind(cutoff)
-                        .bind(size as i64)
-                        .execute(c)),
-                }
-                .map_err(|e| self.map(e))?;
-                let removed = done.rows_affected();
-                sizer.record(started.elapsed(), removed);
-                if removed > 0 {
-                    outcome.predictions += removed;
-                    outcome.batches += 1;
-                }
-                if removed < size {
-                    break;
-                }
-            }
+            sizer
+                .run(&mut outcome, |size| async move {
+                    let done = match id {
+                        Some(id) => run!(self, c => sqlx::query(sql::PRUNE_BATCH)
+                            .bind(id)
+                            .bind(cutoff)
+                            .bind(size as i64)
+                            .execute(c)),
+                        None => run!(self, c => sqlx::query(sql::PRUNE_ALL_BATCH)
+                            .bind(cutoff)
+                            .bind(size as i64)
+                            .execute(c)),
+                    }
+                    .map_err(|e| self.map(e))?;
+                    Ok(done.rows_affected())
+                })
+                .await?;
         }
         Ok(outcome)
     }
@@ -1440,7 +1432,7 @@ impl PredictionStore for PostgresStore {
         }
         .map_err(|e| self.map(e))?;
         if keep.is_some() && done.rows_affected() == 0 {
-            return Err(Error::not_found(format!("model {name:?} has no versions")));
+            return Err(Error::model_not_found(name));
         }
         Ok(())
     }

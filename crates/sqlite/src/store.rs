@@ -610,7 +610,7 @@ fn scope_ids(conn: &Connection, scope: &PruneScope) -> Result<Vec<i64>> {
                 Ok(Ok(r.get(0)?))
             })?;
             if ids.is_empty() {
-                return Err(Error::not_found(format!("model {name:?} has no versions")));
+                return Err(Error::model_not_found(name));
             }
             Ok(ids)
         }
@@ -1372,25 +1372,18 @@ impl PredictionStore for SqliteStore {
             if any.is_none() {
                 continue;
             }
-            loop {
-                let size = sizer.size();
-                let started = std::time::Instant::now();
-                let removed = self
-                    .write(true, |conn| {
-                        in_transaction(conn, |tx| {
-                            execute(tx, sql::PRUNE_BATCH, params![id, cutoff, size as i64])
+            sizer
+                .run(&mut outcome, |size| async move {
+                    let removed = self
+                        .write(true, |conn| {
+                            in_transaction(conn, |tx| {
+                                execute(tx, sql::PRUNE_BATCH, params![id, cutoff, size as i64])
+                            })
                         })
-                    })
-                    .await? as u64;
-                sizer.record(started.elapsed(), removed);
-                if removed > 0 {
-                    outcome.predictions += removed;
-                    outcome.batches += 1;
-                }
-                if removed < size {
-                    break;
-                }
-            }
+                        .await?;
+                    Ok(removed as u64)
+                })
+                .await?;
         }
         Ok(outcome)
     }
@@ -1407,7 +1400,7 @@ impl PredictionStore for SqliteStore {
             })
             .await?;
         if changed == 0 {
-            return Err(Error::not_found(format!("model {name:?} has no versions")));
+            return Err(Error::model_not_found(name));
         }
         Ok(())
     }
