@@ -8,6 +8,10 @@
 
 -- The existing table is copied into the partitioned one, then dropped.
 ALTER TABLE ml_predictions RENAME TO ml_predictions_unpartitioned;
+ALTER TABLE ml_predictions_unpartitioned
+    RENAME CONSTRAINT ml_predictions_pkey TO ml_predictions_unpartitioned_pkey;
+ALTER TABLE ml_predictions_unpartitioned
+    RENAME CONSTRAINT ml_predictions_model_id_fkey TO ml_predictions_unpartitioned_model_id_fkey;
 DROP TRIGGER ml_prediction_hours_insert ON ml_predictions_unpartitioned;
 DROP TRIGGER ml_prediction_hours_label ON ml_predictions_unpartitioned;
 ALTER INDEX ml_predictions_recent RENAME TO ml_predictions_unpartitioned_recent;
@@ -137,14 +141,21 @@ $$;
 
 -- Detaches every partition that lies entirely before `cutoff` (its upper bound at or before
 -- it) and renames it ml_pruned_YYYY_MM: its rows are gone from ml_predictions when the
--- calling transaction commits, at a cost that does not depend on their number. The prune then
--- removes their ids and drops the table (ml_finish_pruned). Returns how many were detached.
+-- calling transaction commits, at a cost that does not depend on their number. The detach
+-- takes an exclusive lock on ml_predictions for that short step; it waits at most 2 s for
+-- running queries (then fails with lock_not_available, which mlstore reports as retryable).
+-- The detached table loses its foreign key, so that deleting a model version cannot remove
+-- its rows without their ids. The prune then removes their ids and drops the table
+-- (ml_finish_pruned). Returns how many were detached.
 CREATE FUNCTION ml_detach_partitions(cutoff TIMESTAMPTZ) RETURNS BIGINT LANGUAGE plpgsql AS $$
 DECLARE
     part TEXT;
+    pruned TEXT;
+    fk TEXT;
     detached BIGINT := 0;
 BEGIN
     PERFORM pg_advisory_xact_lock(7215630515);
+    SET LOCAL lock_timeout = '2s';
     FOR part IN
         SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
         WHERE i.inhparent = 'ml_predictions'::regclass
@@ -153,8 +164,17 @@ BEGIN
         ORDER BY c.relname
     LOOP
         EXECUTE format('ALTER TABLE ml_predictions DETACH PARTITION %I', part);
-        EXECUTE format('ALTER TABLE %I RENAME TO %I', part, 'ml_pruned_' ||
-            CASE WHEN part LIKE 'ml\_predictions\_%' THEN substr(part, 16) ELSE part END);
+        pruned := 'ml_pruned_' ||
+            CASE WHEN part LIKE 'ml\_predictions\_%' THEN substr(part, 16) ELSE part END;
+        IF to_regclass(quote_ident(pruned)) IS NOT NULL THEN
+            pruned := pruned || '_' || txid_current();
+        END IF;
+        EXECUTE format('ALTER TABLE %I RENAME TO %I', part, pruned);
+        FOR fk IN SELECT conname FROM pg_constraint
+            WHERE conrelid = to_regclass(quote_ident(pruned)) AND contype = 'f'
+        LOOP
+            EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', pruned, fk);
+        END LOOP;
         detached := detached + 1;
     END LOOP;
     RETURN detached;

@@ -1,16 +1,19 @@
 //! Retention: removing old predictions while what monitoring needs of them stays.
 //!
-//! [`PredictionStore::prune_predictions`] removes the predictions made before a cut-off, of one
-//! model version, one model or every model ([`Prune`]). What pruning keeps:
+//! [`prune_predictions`](crate::PredictionStore::prune_predictions) removes the predictions
+//! made before a cut-off, of one model version, one model or every model ([`Prune`]). What
+//! pruning keeps:
 //!
-//! - the **hourly sums** behind [`PredictionStore::bucket_sums`] (and so every series by hour,
-//!   day or week): a year of daily accuracy stays queryable after 90-day raw retention. Minute
-//!   buckets are computed from the raw predictions and lose the pruned ones.
+//! - the **hourly sums** behind [`bucket_sums`](crate::PredictionStore::bucket_sums) (and so
+//!   every series by hour, day or week): a year of daily accuracy stays queryable after 90-day
+//!   raw retention. Minute buckets are computed from the raw predictions and lose the pruned
+//!   ones.
 //! - **baselines**, the registry, aliases and history: pruning changes none of them.
 //!
 //! A [`Retention`] policy per model (`keep 90 days`) is stored with
-//! [`PredictionStore::set_retention`] and applied by [`maintain`], which also prepares the
-//! storage ahead of time ([`PredictionStore::prepare_storage`]: on PostgreSQL, the monthly
+//! [`set_retention`](crate::PredictionStore::set_retention) and applied by [`maintain`], which
+//! also prepares the storage ahead of time
+//! ([`prepare_storage`](crate::PredictionStore::prepare_storage): on PostgreSQL, the monthly
 //! partitions of the coming months).
 //!
 //! How each backend prunes:
@@ -80,9 +83,9 @@ impl BatchSizer {
 
 impl BatchSizer {
     /// Runs `batch(size)`, a delete of at most `size` rows in a transaction of its own that
-    /// returns how many it removed, until one removes fewer than its size; sizes each batch
-    /// from the ones before, and adds what they removed to `outcome` (the backends' batched
-    /// prunes).
+    /// returns how many it removed, until one removes nothing (a short batch is not the end:
+    /// a concurrent prune may have taken rows from it); sizes each batch from the ones before,
+    /// and adds what they removed to `outcome` (the backends' batched prunes).
     ///
     /// # Errors
     /// The first error of a batch; the batches before it stay done.
@@ -100,7 +103,7 @@ impl BatchSizer {
                 outcome.predictions += removed;
                 outcome.batches += 1;
             }
-            if removed < size {
+            if removed == 0 {
                 return Ok(());
             }
         }
@@ -322,8 +325,8 @@ pub struct ModelPruned {
 pub struct Maintenance {
     /// Storage prepared ahead (PostgreSQL: monthly partitions created).
     pub partitions_created: u64,
-    /// When every model with predictions has a policy: the prune of every model before the
-    /// earliest cut-off, done first so that whole partitions are dropped (PostgreSQL).
+    /// When every model has a policy (and not in a dry run): the prune of every model before
+    /// the earliest cut-off, done first so that whole partitions are dropped (PostgreSQL).
     pub common: Option<(Timestamp, PruneOutcome)>,
     /// Each model with a policy, by name.
     pub models: Vec<ModelPruned>,
@@ -348,7 +351,8 @@ impl Maintenance {
 /// When every registered model has a policy, the predictions before the earliest of their
 /// cut-offs are pruned first for every model at once, so that PostgreSQL drops whole monthly
 /// partitions instead of deleting their rows; then each model is pruned to its own cut-off.
-/// Models without a policy keep their predictions.
+/// Models without a policy keep their predictions (a model registered while maintenance runs
+/// may lose predictions older than that earliest cut-off).
 ///
 /// # Errors
 /// What the store's operations return.
@@ -369,7 +373,8 @@ pub async fn maintain<S: Store + ?Sized>(
         .into_iter()
         .filter(|(name, _)| models.binary_search(name).is_ok())
         .collect();
-    if !models.is_empty() && applied.len() == models.len() {
+    // A dry run skips it: each model's own count below already covers what it would remove.
+    if !dry_run && !models.is_empty() && applied.len() == models.len() {
         if let Some(earliest) = applied.iter().map(|(_, keep)| keep.cutoff(now)).min() {
             let outcome = store
                 .prune_predictions(&Prune::before(earliest).dry_run(dry_run))

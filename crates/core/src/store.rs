@@ -408,7 +408,9 @@ pub trait PredictionStore: Debug + Send + Sync {
     async fn prune_predictions(&self, prune: &Prune) -> Result<PruneOutcome>;
 
     /// Stores (`Some`) or removes (`None`) the retention policy of model `name`
-    /// ([`crate::retention::maintain`] applies it).
+    /// ([`crate::retention::maintain`] applies it). A policy belongs to the name: it stays
+    /// when the model's last version is deleted, and applies again if the name is registered
+    /// again.
     ///
     /// # Behavior
     /// - Storing a policy for a name with no versions returns [`crate::Error::NotFound`].

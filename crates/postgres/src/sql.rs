@@ -519,8 +519,11 @@ pub const ACCURACY: &str = "WITH m AS ( \
 /// Creates the monthly partition holding `$1` unless it exists; true when it was created.
 pub const PARTITION: &str = "SELECT ml_prediction_partition($1)";
 
-/// The SQLSTATE and message start of an insert whose timestamp has no partition yet.
-pub const NO_PARTITION: (&str, &str) = ("23514", "no partition of relation");
+/// The SQLSTATE of an insert into `ml_predictions` whose timestamp has no partition yet
+/// (check_violation: the table has no CHECK constraint, so nothing else raises it there).
+/// Matched by code alone, since the message is translated on servers with other
+/// `lc_messages`.
+pub const NO_PARTITION: &str = "23514";
 
 /// The ids of every model version.
 pub const ALL_MODEL_IDS: &str = "SELECT id FROM ml_models ORDER BY id";

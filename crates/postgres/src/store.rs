@@ -120,11 +120,9 @@ macro_rules! read {
     }};
 }
 
-/// Whether an insert failed because a timestamp has no partition yet.
+/// Whether an insert into `ml_predictions` failed because a timestamp has no partition yet.
 pub(crate) fn is_no_partition(e: &sqlx::Error) -> bool {
-    let (code, message) = sql::NO_PARTITION;
-    matches!(e, sqlx::Error::Database(db)
-        if db.code().as_deref() == Some(code) && db.message().starts_with(message))
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(sql::NO_PARTITION))
 }
 
 /// Midnight UTC of the first day of a month.
@@ -394,9 +392,15 @@ impl PostgresStore {
             .run_direct(None, &mut conn, false)
             .await
             .map_err(|e| errors.migration(e))?;
-        prepare_partitions(&mut conn, mlstore_core::time::now())
-            .await
-            .map_err(|e| errors.map(e))?;
+        // The coming months' partitions. A role that may write but not create tables connects
+        // anyway: writes to an existing month work, and a month without its partition fails
+        // with the server's permission error until an owner runs `mlstore maintain`.
+        match prepare_partitions(&mut conn, mlstore_core::time::now()).await {
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42501") => {}
+            other => {
+                other.map_err(|e| errors.map(e))?;
+            }
+        }
         let schema_version: i64 = sqlx::query_scalar(sql::SCHEMA_VERSION)
             .fetch_one(&mut conn)
             .await
@@ -1381,9 +1385,9 @@ impl PredictionStore for PostgresStore {
             outcome.predictions = n as u64;
             return Ok(outcome);
         }
+        // A prune stopped half-way left detached partitions: finish them first.
+        outcome.predictions += self.finish_pruned().await?;
         if *prune.scope() == PruneScope::All {
-            // A prune stopped half-way left detached partitions: finish them first.
-            outcome.predictions += self.finish_pruned().await?;
             let detached: i64 = run!(self, c => sqlx::query_scalar(sql::DETACH_PARTITIONS)
                 .bind(cutoff)
                 .fetch_one(c))
@@ -1447,6 +1451,8 @@ impl PredictionStore for PostgresStore {
     }
 
     async fn prepare_storage(&self, now: Timestamp) -> Result<u64> {
+        // Also the place where a prune stopped half-way is finished, as `maintain` runs it.
+        self.finish_pruned().await?;
         let mut lease = self.pool.acquire().await?;
         let result = prepare_partitions(&mut lease, now).await;
         lease.settle(&result);

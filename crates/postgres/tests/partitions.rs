@@ -229,7 +229,8 @@ async fn pruning_every_model_drops_whole_partitions() {
 }
 
 /// A prune stopped after detaching (here: the detach run alone) leaves `ml_pruned_...`
-/// tables whose rows are already invisible; the next prune removes their ids and drops them.
+/// tables whose rows are already invisible and which no longer follow deletions of their
+/// model version; the next prune, of any scope, removes their ids and drops them.
 #[tokio::test]
 async fn a_prune_stopped_after_its_detach_is_finished_by_the_next() {
     let url = mlstore_testkit::fresh_postgres_url().await;
@@ -259,8 +260,16 @@ async fn a_prune_stopped_after_its_detach_is_finished_by_the_next() {
         ErrorKind::AlreadyExists,
         "ids stay reserved until the prune finishes"
     );
+    let fks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = 'ml_pruned_2024_01'::regclass \
+         AND contype = 'f'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(fks, 0, "a detached table keeps no cascade from ml_models");
     let outcome = store
-        .prune_predictions(&Prune::before(day(2024, 2, 1)))
+        .prune_predictions(&Prune::before(day(2024, 2, 1)).model(name.clone()))
         .await
         .unwrap();
     assert_eq!(outcome.predictions, 2, "{outcome:?}");

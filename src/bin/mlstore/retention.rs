@@ -53,7 +53,7 @@ pub(crate) enum RetentionCommand {
 /// `mlstore maintain`.
 #[derive(Debug, Args)]
 pub(crate) struct MaintainArgs {
-    /// Say what would be removed; create and remove nothing.
+    /// Say what would be removed; remove nothing.
     #[arg(long)]
     dry_run: bool,
 }
