@@ -71,68 +71,110 @@ pub async fn run(
 /// Runs `call` from `clients` tasks for `warmup` (not counted) and then `duration`; each
 /// client times its calls one after the other.
 pub async fn drive(call: Call, clients: usize, warmup: Duration, duration: Duration) -> Cell {
-    let seq = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let counting_from = started + warmup;
-    let deadline = counting_from + duration;
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (call, seq) = (call.clone(), seq.clone());
-            tokio::spawn(async move {
-                let mut samples = Vec::with_capacity(1024);
-                let mut errors = 0u64;
-                let mut first_error = None;
-                loop {
-                    let pending = call(seq.fetch_add(1, Ordering::Relaxed));
-                    let start = Instant::now();
-                    if start >= deadline {
-                        break;
-                    }
-                    let result = pending.await;
-                    if start < counting_from {
-                        continue;
-                    }
-                    samples.push(start.elapsed());
-                    if let Err(e) = result {
-                        errors += 1;
-                        first_error.get_or_insert(e);
-                    }
-                }
-                (samples, errors, first_error)
-            })
-        })
-        .collect();
-    let mut samples = Vec::new();
-    let mut errors = 0;
-    let mut first_error = None;
-    for task in tasks {
-        match task.await {
-            Ok((s, e, first)) => {
-                samples.extend(s);
-                errors += e;
-                if first_error.is_none() {
-                    first_error = first;
-                }
-            }
-            Err(e) => {
-                errors += 1;
-                first_error.get_or_insert_with(|| format!("a client task failed: {e}"));
-            }
+    let mut run = Samples::default();
+    run.add(&call, clients, warmup, duration).await;
+    run.cell(clients)
+}
+
+/// Runs each of `calls` from `clients` tasks in turn, `rounds` times, each turn a warm-up of
+/// `warmup` (not counted) and `duration / rounds` counted: every call sees the same moments of
+/// the machine, so that a figure and the floor it is compared with drift together (one after
+/// the other, windows of a few seconds differ by up to a third on this kind of machine).
+pub async fn drive_sliced(
+    calls: &[Call],
+    clients: usize,
+    rounds: u32,
+    warmup: Duration,
+    duration: Duration,
+) -> Vec<Cell> {
+    let rounds = rounds.max(1);
+    let mut runs: Vec<Samples> = calls.iter().map(|_| Samples::default()).collect();
+    for _ in 0..rounds {
+        for (call, run) in calls.iter().zip(&mut runs) {
+            run.add(call, clients, warmup, duration / rounds).await;
         }
     }
-    // Calls still running at the deadline finish after it: count the time they took.
-    let counted = Instant::now().saturating_duration_since(counting_from);
-    let ops_per_s = samples.len() as f64 / counted.as_secs_f64().max(f64::MIN_POSITIVE);
-    let latency = if samples.is_empty() {
-        Summary::of(vec![Duration::ZERO])
-    } else {
-        Summary::of(samples)
-    };
-    Cell {
-        clients,
-        ops_per_s,
-        latency,
-        errors,
-        first_error,
+    runs.into_iter().map(|run| run.cell(clients)).collect()
+}
+
+/// What the clients of one call measured, over one or more windows.
+#[derive(Default)]
+struct Samples {
+    samples: Vec<Duration>,
+    /// Time counted, all windows together.
+    counted: Duration,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Samples {
+    /// Runs `call` from `clients` tasks for `warmup` (not counted) and then `duration`.
+    async fn add(&mut self, call: &Call, clients: usize, warmup: Duration, duration: Duration) {
+        let seq = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let counting_from = started + warmup;
+        let deadline = counting_from + duration;
+        let tasks: Vec<_> = (0..clients)
+            .map(|_| {
+                let (call, seq) = (call.clone(), seq.clone());
+                tokio::spawn(async move {
+                    let mut samples = Vec::with_capacity(1024);
+                    let mut errors = 0u64;
+                    let mut first_error = None;
+                    loop {
+                        let pending = call(seq.fetch_add(1, Ordering::Relaxed));
+                        let start = Instant::now();
+                        if start >= deadline {
+                            break;
+                        }
+                        let result = pending.await;
+                        if start < counting_from {
+                            continue;
+                        }
+                        samples.push(start.elapsed());
+                        if let Err(e) = result {
+                            errors += 1;
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                    (samples, errors, first_error)
+                })
+            })
+            .collect();
+        for task in tasks {
+            match task.await {
+                Ok((s, e, first)) => {
+                    self.samples.extend(s);
+                    self.errors += e;
+                    if self.first_error.is_none() {
+                        self.first_error = first;
+                    }
+                }
+                Err(e) => {
+                    self.errors += 1;
+                    self.first_error
+                        .get_or_insert_with(|| format!("a client task failed: {e}"));
+                }
+            }
+        }
+        // Calls still running at the deadline finish after it: count the time they took.
+        self.counted += Instant::now().saturating_duration_since(counting_from);
+    }
+
+    fn cell(self, clients: usize) -> Cell {
+        let ops_per_s =
+            self.samples.len() as f64 / self.counted.as_secs_f64().max(f64::MIN_POSITIVE);
+        let latency = if self.samples.is_empty() {
+            Summary::of(vec![Duration::ZERO])
+        } else {
+            Summary::of(self.samples)
+        };
+        Cell {
+            clients,
+            ops_per_s,
+            latency,
+            errors: self.errors,
+            first_error: self.first_error,
+        }
     }
 }

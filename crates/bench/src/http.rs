@@ -1,7 +1,8 @@
 //! `--http`: operations through `mlstore serve` on loopback (keep-alive), with 1 and 32
 //! concurrent clients, next to a floor measured in the same run (an axum handler that answers a
 //! fixed JSON body: the HTTP cost alone) and the same operation called in process. With one
-//! client the three are called in turn in one window; with more, one after the other.
+//! client the three are called in turn in one window; with more, they take turns in four windows
+//! each (the client: [`crate::conns::Conns`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +12,10 @@ use mlstore::server::{Server, ServerConfig};
 use mlstore::{ModelMetadata, ModelName, ModelRegistry, Prediction, PredictionStore, Version};
 use serde_json::json;
 
-use crate::clients::{drive, Call, Cell};
+use hyper::Method;
+
+use crate::clients::{drive_sliced, Call, Cell};
+use crate::conns::Conns;
 use crate::measure::Summary;
 
 /// The operations of the HTTP section.
@@ -82,6 +86,9 @@ async fn drive_interleaved(calls: &[Call], warmup: Duration, duration: Duration)
 }
 
 const MODEL: &str = "bench-http";
+/// With more than one client, the server, the floor and the in-process call take turns in
+/// this many windows each.
+const ROUNDS: u32 = 4;
 const VERSIONS: u64 = 10;
 
 fn record(version: &str, seq: u64) -> serde_json::Value {
@@ -134,7 +141,7 @@ pub async fn sweep(
         ServerConfig::default().listen("127.0.0.1:0".parse().expect("address")),
     )
     .await?;
-    let base = format!("http://{}", server.local_addr());
+    let server_conns = Arc::new(Conns::new(server.local_addr()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(server.run_until(async {
         let _ = stopped.await;
@@ -159,21 +166,15 @@ pub async fn sweep(
     let floor_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| mlstore::Error::configuration(format!("floor server: {e}")))?;
-    let floor_base = format!(
-        "http://{}",
+    let floor_conns = Arc::new(Conns::new(
         floor_listener
             .local_addr()
-            .map_err(|e| mlstore::Error::configuration(e.to_string()))?
-    );
+            .map_err(|e| mlstore::Error::configuration(e.to_string()))?,
+    ));
     let floor_task = tokio::spawn(async move {
         let _ = axum::serve(floor_listener, floor_app).await;
     });
 
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|e| mlstore::Error::configuration(format!("HTTP client: {e}")))?;
     let (warmup, duration) = if quick {
         (Duration::from_millis(50), Duration::from_millis(200))
     } else {
@@ -185,8 +186,8 @@ pub async fn sweep(
             progress(&format!("HTTP {op}: {n} clients"));
             let (http, floor, in_process) = if n == 1 {
                 let calls = [
-                    http_call(op, &client, &base),
-                    floor_call(op, &client, &floor_base),
+                    http_call(op, &server_conns),
+                    floor_call(op, &floor_conns),
                     store_call(op, &handle),
                 ];
                 let mut cells = drive_interleaved(&calls, warmup, 3 * duration).await;
@@ -194,11 +195,15 @@ pub async fn sweep(
                 let floor = cells.pop().expect("three cells");
                 (cells.pop().expect("three cells"), floor, in_process)
             } else {
-                (
-                    drive(http_call(op, &client, &base), n, warmup, duration).await,
-                    drive(floor_call(op, &client, &floor_base), n, warmup, duration).await,
-                    drive(store_call(op, &handle), n, warmup, duration).await,
-                )
+                let calls = [
+                    http_call(op, &server_conns),
+                    floor_call(op, &floor_conns),
+                    store_call(op, &handle),
+                ];
+                let mut cells = drive_sliced(&calls, n, ROUNDS, warmup / 4, duration).await;
+                let in_process = cells.pop().expect("three cells");
+                let floor = cells.pop().expect("three cells");
+                (cells.pop().expect("three cells"), floor, in_process)
             };
             rows.push(HttpRow {
                 op,
@@ -215,14 +220,26 @@ pub async fn sweep(
     Ok(rows)
 }
 
-async fn send(request: reqwest::RequestBuilder, expected: u16) -> Result<(), String> {
-    let response = request.send().await.map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
-    if status == expected {
+/// Sends one request and checks its status.
+async fn send(
+    conns: &Conns,
+    method: Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+    expected: u16,
+) -> Result<(), String> {
+    let body = body
+        .map(|b| serde_json::to_vec(b).map_err(|e| e.to_string()))
+        .transpose()?;
+    let answer = conns.send(method, path, body).await?;
+    if answer.status == expected {
         Ok(())
     } else {
-        Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)))
+        Err(format!(
+            "HTTP {}: {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        ))
     }
 }
 
@@ -231,44 +248,60 @@ fn batch_body(seq: u64) -> serde_json::Value {
     json!({"predictions": (0..100).map(|i| record("1.0.0", seq * 100 + i)).collect::<Vec<_>>()})
 }
 
-/// Building the request (URL, JSON body) is part of each timed call, on the server and on the
+/// Building the request (path, JSON body) is part of each timed call, on the server and on the
 /// floor alike.
-fn http_call(op: &'static str, client: &reqwest::Client, base: &str) -> Call {
-    let (client, base) = (client.clone(), base.to_owned());
+fn http_call(op: &'static str, conns: &Arc<Conns>) -> Call {
+    let conns = conns.clone();
     Arc::new(move |seq| {
-        let (client, base) = (client.clone(), base.clone());
+        let conns = conns.clone();
         Box::pin(async move {
-            let request = match op {
-                "get" => client.get(format!(
-                    "{base}/v1/models/{MODEL}/versions/1.0.{}",
-                    seq % VERSIONS
-                )),
-                "latest" => client.get(format!("{base}/v1/models/{MODEL}/latest")),
-                "store_1" => client
-                    .post(format!("{base}/v1/predictions"))
-                    .json(&record("1.0.0", seq)),
-                _ => client
-                    .post(format!("{base}/v1/predictions/batch"))
-                    .json(&batch_body(seq)),
-            };
-            send(request, if op == "store_1" { 201 } else { 200 }).await
+            match op {
+                "get" => {
+                    let path = format!("/v1/models/{MODEL}/versions/1.0.{}", seq % VERSIONS);
+                    send(&conns, Method::GET, &path, None, 200).await
+                }
+                "latest" => {
+                    let path = format!("/v1/models/{MODEL}/latest");
+                    send(&conns, Method::GET, &path, None, 200).await
+                }
+                "store_1" => {
+                    let body = record("1.0.0", seq);
+                    send(&conns, Method::POST, "/v1/predictions", Some(&body), 201).await
+                }
+                _ => {
+                    let body = batch_body(seq);
+                    send(
+                        &conns,
+                        Method::POST,
+                        "/v1/predictions/batch",
+                        Some(&body),
+                        200,
+                    )
+                    .await
+                }
+            }
         })
     })
 }
 
 /// The floor does the same HTTP exchange with a fixed answer: a GET for reads, a POST of the
 /// same body for writes (the body is sent and read, not parsed).
-fn floor_call(op: &'static str, client: &reqwest::Client, base: &str) -> Call {
-    let (client, url) = (client.clone(), format!("{base}/floor"));
+fn floor_call(op: &'static str, conns: &Arc<Conns>) -> Call {
+    let conns = conns.clone();
     Arc::new(move |seq| {
-        let (client, url) = (client.clone(), url.clone());
+        let conns = conns.clone();
         Box::pin(async move {
-            let (request, expected) = match op {
-                "get" | "latest" => (client.get(&url), 200),
-                "store_1" => (client.post(&url).json(&record("1.0.0", seq)), 201),
-                _ => (client.post(&url).json(&batch_body(seq)), 201),
-            };
-            send(request, expected).await
+            match op {
+                "get" | "latest" => send(&conns, Method::GET, "/floor", None, 200).await,
+                "store_1" => {
+                    let body = record("1.0.0", seq);
+                    send(&conns, Method::POST, "/floor", Some(&body), 201).await
+                }
+                _ => {
+                    let body = batch_body(seq);
+                    send(&conns, Method::POST, "/floor", Some(&body), 201).await
+                }
+            }
         })
     })
 }

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod clients;
+pub mod conns;
 pub mod dashboard;
 pub mod floor;
 pub mod http;

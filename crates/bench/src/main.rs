@@ -45,6 +45,8 @@ usage: cargo run --release -p mlstore-bench -- [OPTIONS]
                     measure reads with 1, 8 and 32 clients on the primary alone and with the
                     replicas, and what read-your-writes adds to a write and the read after it
   --quick           a smoke run: a few runs of everything (numbers are not meaningful)
+  --no-matrix       skip the one-client tables per backend x cache (run only the sections
+                    asked for: --clients, --http, --scale, ...)
   --json FILE       write every figure to FILE as JSON
   --plot FILE.svg   draw p50 per operation per combination (log scale)
   -h, --help        this text
@@ -62,6 +64,7 @@ struct Args {
     dashboard: Option<u64>,
     replicas: Option<usize>,
     quick: bool,
+    no_matrix: bool,
     json: Option<PathBuf>,
     plot: Option<PathBuf>,
 }
@@ -123,6 +126,7 @@ fn parse_args() -> std::result::Result<Option<Args>, String> {
             "--all" => args.all = true,
             "--scale" => args.scale = true,
             "--quick" => args.quick = true,
+            "--no-matrix" => args.no_matrix = true,
             "--scale-rows" => {
                 let text = value("--scale-rows")?;
                 match text.replace(['_', ','], "").parse::<u64>() {
@@ -1050,6 +1054,9 @@ async fn run(args: Args) -> Result<()> {
 
     let mut combos = Vec::new();
     for backend in [Backend::Sqlite, Backend::Postgres] {
+        if args.no_matrix {
+            break;
+        }
         if backend == Backend::Postgres && servers.postgres.is_none() {
             continue;
         }
@@ -1085,7 +1092,9 @@ async fn run(args: Args) -> Result<()> {
         print_combo(*combo, &of_combo);
     }
 
-    println!("\n### p50 matrix\n");
+    if !combos.is_empty() {
+        println!("\n### p50 matrix\n");
+    }
     let mut header = vec!["Operation".to_string()];
     header.extend(combos.iter().map(|c| c.to_string()));
     let mut plot_rows = Vec::new();
@@ -1107,7 +1116,9 @@ async fn run(args: Args) -> Result<()> {
         })
         .collect();
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
-    table(&header_refs, &body);
+    if !combos.is_empty() {
+        table(&header_refs, &body);
+    }
 
     let mut scale_rows = Vec::new();
     let mut prune_rows = Vec::new();
