@@ -278,13 +278,12 @@ async fn no_route(uri: axum::http::Uri) -> ApiError {
 async fn gate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
-    let route: Arc<str> = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| Arc::from("unmatched"), |p| Arc::from(p.as_str()));
+    // A matched path is a shared string: cloning it does not allocate.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let response = match admit(&state).await {
         Err(busy) => busy.into_response(),
-        Ok(_permit) => match authorize(&state, &method, &route, &req) {
+        Ok(_permit) => match authorize(&state, &method, route, &req) {
             Err(refused) => refused.into_response(),
             Ok(actor) => {
                 let run = next.run(req);
@@ -304,7 +303,7 @@ async fn gate(State(state): State<Arc<AppState>>, req: Request, next: Next) -> R
     };
     let latency = start.elapsed();
     let status = response.status().as_u16();
-    state.http.record(method.as_str(), &route, status, latency);
+    state.http.record(method.as_str(), route, status, latency);
     tracing::info!(
         target: "mlstore::http",
         method = %method,

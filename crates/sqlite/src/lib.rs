@@ -5,9 +5,11 @@
 mod config;
 mod error;
 mod migrate;
+mod process;
 pub mod sql;
 mod store;
 
 pub use config::{Location, SqliteConfig, Synchronous};
 pub use migrate::{latest_version as latest_schema_version, Migration, MIGRATIONS};
+pub use process::spinning_mutexes;
 pub use store::SqliteStore;

@@ -365,28 +365,8 @@ fn switch_to_wal(conn: &Connection, timeout: Duration) -> Result<String> {
     }
 }
 
-/// Turns SQLite's global memory statistics off, once per process, before its first
-/// connection: SQLite keeps them under one global mutex taken on every allocation, which
-/// serializes point reads across threads, and mlstore never reads them. SQLite accepts the
-/// setting only before it initializes: in a process that used SQLite before, it changes
-/// nothing.
-fn disable_memory_statistics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int argument. Before sqlite3_initialize
-        // the call sets the option; after it, SQLite returns SQLITE_MISUSE and changes
-        // nothing. Every connection of this crate is opened after this call returns.
-        let _ = unsafe {
-            rusqlite::ffi::sqlite3_config(
-                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
-                0 as std::os::raw::c_int,
-            )
-        };
-    });
-}
-
 fn open_connection(config: &SqliteConfig) -> Result<Connection> {
-    disable_memory_statistics();
+    crate::process::configure();
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
