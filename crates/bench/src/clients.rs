@@ -68,6 +68,43 @@ pub async fn run(
     drive(call, clients, warmup, duration).await
 }
 
+/// Runs `op` on `store` with each number of clients of `counts`, in turn, `rounds` times: each
+/// turn a warm-up of `warmup / rounds` (not counted) and `duration / rounds` counted. One cell
+/// per number of clients, in the order of `counts`.
+pub async fn run_in_turns(
+    store: Arc<dyn Store>,
+    fixture: Arc<Fixture>,
+    op: Op,
+    counts: &[usize],
+    rounds: u32,
+    warmup: Duration,
+    duration: Duration,
+) -> Vec<Cell> {
+    let call: Call = Arc::new(move |_| {
+        let input = fixture.input(op);
+        let (store, fixture) = (store.clone(), fixture.clone());
+        Box::pin(async move {
+            fixture
+                .run(store.as_ref(), op, &input)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    });
+    let rounds = rounds.max(1);
+    let mut runs: Vec<Samples> = counts.iter().map(|_| Samples::default()).collect();
+    for _ in 0..rounds {
+        for (&clients, run) in counts.iter().zip(&mut runs) {
+            run.add(&call, clients, warmup / rounds, duration / rounds)
+                .await;
+        }
+    }
+    counts
+        .iter()
+        .zip(runs)
+        .map(|(&clients, run)| run.cell(clients))
+        .collect()
+}
+
 /// Runs `call` from `clients` tasks for `warmup` (not counted) and then `duration`; each
 /// client times its calls one after the other.
 pub async fn drive(call: Call, clients: usize, warmup: Duration, duration: Duration) -> Cell {

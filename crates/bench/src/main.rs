@@ -647,6 +647,10 @@ async fn scale(
     ))
 }
 
+/// `--clients`: each number of clients runs an operation in this many windows, in turn with
+/// the other numbers, so that their ratios compare the same moments of the machine.
+const ROUNDS: u32 = 4;
+
 /// `--clients`: one row per operation (and one for `store_1` through a batcher), one cell per
 /// number of clients.
 struct ClientsRow {
@@ -655,6 +659,8 @@ struct ClientsRow {
     op: Op,
     batcher: bool,
     cells: Vec<mlstore_bench::clients::Cell>,
+    /// Through the batcher: predictions per batch write, on average, for each cell.
+    mean_batch: Vec<f64>,
 }
 
 async fn clients_sweep(
@@ -687,34 +693,40 @@ async fn clients_sweep(
         )
         .await?,
     );
-    let mut progress = Progress::new((Op::ALL.len() + 1) * clients.len());
+    let mut progress = Progress::new(Op::ALL.len() + clients.len());
     let mut rows = Vec::new();
     for op in Op::ALL {
-        let mut cells = Vec::new();
-        for &n in clients {
-            progress.step(&format!("{} {}: {n} clients", backend.name(), op.label()));
-            cells.push(
-                run_clients(
-                    store.clone(),
-                    fixture.clone(),
-                    op,
-                    Via::Store,
-                    n,
-                    warmup,
-                    duration,
-                )
-                .await,
-            );
-        }
+        progress.step(&format!(
+            "{} {}: {} clients, in turns",
+            backend.name(),
+            op.label(),
+            clients
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let cells = mlstore_bench::clients::run_in_turns(
+            store.clone(),
+            fixture.clone(),
+            op,
+            clients,
+            ROUNDS,
+            warmup,
+            duration,
+        )
+        .await;
         rows.push(ClientsRow {
             backend,
             label: op.label().to_string(),
             op,
             batcher: false,
             cells,
+            mean_batch: Vec::new(),
         });
     }
     let mut cells = Vec::new();
+    let mut mean_batch = Vec::new();
     for &n in clients {
         progress.step(&format!(
             "{} store 1 through a batcher: {n} clients",
@@ -736,7 +748,8 @@ async fn clients_sweep(
             )
             .await,
         );
-        batcher.close().await;
+        let stats = batcher.close().await;
+        mean_batch.push(stats.stored as f64 / stats.batches.max(1) as f64);
     }
     rows.push(ClientsRow {
         backend,
@@ -744,6 +757,7 @@ async fn clients_sweep(
         op: Op::Store1,
         batcher: true,
         cells,
+        mean_batch,
     });
     progress.finish();
     Ok(rows)
@@ -982,10 +996,16 @@ fn print_clients(backend: Backend, clients: &[usize], rows: &[&ClientsRow]) {
     let batched = rows.iter().find(|r| r.batcher);
     if let (Some(direct), Some(batched)) = (direct, batched) {
         if let (Some(d), Some(b)) = (at(direct, most), at(batched, most)) {
+            let mean = batched
+                .cells
+                .iter()
+                .position(|c| c.clients == most)
+                .and_then(|i| batched.mean_batch.get(i));
             println!(
-                "Single predictions, {most} producers: {}/s through the batcher against {}/s \
-                 calling store_prediction: {:.1}×",
+                "Single predictions, {most} producers: {}/s through the batcher (mean batch \
+                 {}) against {}/s calling store_prediction: {:.1}×",
                 thousands(b),
+                mean.map_or("-".into(), |m| format!("{m:.1}")),
                 thousands(d),
                 b / d
             );

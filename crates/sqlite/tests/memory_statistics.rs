@@ -110,3 +110,18 @@ async fn sqlite_mutexes_stay_exclusive_with_the_spinning_entry() {
     assert_eq!(other_try(&recursive), ffi::SQLITE_OK, "free");
     unsafe { ffi::sqlite3_mutex_free(recursive.ptr()) };
 }
+
+/// The workspace builds SQLite without SQLITE_ENABLE_MEMORY_MANAGEMENT (`.cargo/config.toml`):
+/// with it, every connection's page cache shares one global lock, taken on each page read.
+#[test]
+fn sqlite_page_caches_share_no_lock() {
+    // SAFETY: a NUL-terminated option name; the call only reads SQLite's compile options.
+    let used = unsafe {
+        rusqlite::ffi::sqlite3_compileoption_used(c"ENABLE_MEMORY_MANAGEMENT".as_ptr())
+    };
+    assert_eq!(
+        used, 0,
+        "SQLite was built with SQLITE_ENABLE_MEMORY_MANAGEMENT: is LIBSQLITE3_FLAGS from \
+         .cargo/config.toml set?"
+    );
+}
