@@ -44,17 +44,10 @@ pub struct Cell {
 pub type Call =
     Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
-/// Runs `op` from `clients` tasks on `store` for `warmup` (not counted) and then `duration`.
-pub async fn run(
-    store: Arc<dyn Store>,
-    fixture: Arc<Fixture>,
-    op: Op,
-    via: Via,
-    clients: usize,
-    warmup: Duration,
-    duration: Duration,
-) -> Cell {
-    let call: Call = Arc::new(move |_| {
+/// One call of `op` on `store`, or of `store_1` handed to a batcher (`via`); preparing the
+/// input is not timed.
+pub fn op_call(store: Arc<dyn Store>, fixture: Arc<Fixture>, op: Op, via: Via) -> Call {
+    Arc::new(move |_| {
         let input = fixture.input(op);
         let (store, fixture, via) = (store.clone(), fixture.clone(), via.clone());
         Box::pin(async move {
@@ -64,44 +57,31 @@ pub async fn run(
             };
             result.map_err(|e| e.to_string())
         })
-    });
-    drive(call, clients, warmup, duration).await
+    })
 }
 
-/// Runs `op` on `store` with each number of clients of `counts`, in turn, `rounds` times: each
-/// turn a warm-up of `warmup / rounds` (not counted) and `duration / rounds` counted. One cell
-/// per number of clients, in the order of `counts`.
+/// Runs each contender (a call and its number of clients) in turn, `rounds` times: each turn
+/// a warm-up of `warmup / rounds` (not counted) and `duration / rounds` counted, so that the
+/// figures compared in the report (8 clients against 1, the batcher against direct writes)
+/// see the same moments of the machine. One cell per contender, in their order.
 pub async fn run_in_turns(
-    store: Arc<dyn Store>,
-    fixture: Arc<Fixture>,
-    op: Op,
-    counts: &[usize],
+    contenders: &[(Call, usize)],
     rounds: u32,
     warmup: Duration,
     duration: Duration,
 ) -> Vec<Cell> {
-    let call: Call = Arc::new(move |_| {
-        let input = fixture.input(op);
-        let (store, fixture) = (store.clone(), fixture.clone());
-        Box::pin(async move {
-            fixture
-                .run(store.as_ref(), op, &input)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    });
     let rounds = rounds.max(1);
-    let mut runs: Vec<Samples> = counts.iter().map(|_| Samples::default()).collect();
+    let mut runs: Vec<Samples> = contenders.iter().map(|_| Samples::default()).collect();
     for _ in 0..rounds {
-        for (&clients, run) in counts.iter().zip(&mut runs) {
-            run.add(&call, clients, warmup / rounds, duration / rounds)
+        for ((call, clients), run) in contenders.iter().zip(&mut runs) {
+            run.add(call, *clients, warmup / rounds, duration / rounds)
                 .await;
         }
     }
-    counts
+    contenders
         .iter()
         .zip(runs)
-        .map(|(&clients, run)| run.cell(clients))
+        .map(|((_, clients), run)| run.cell(*clients))
         .collect()
 }
 

@@ -670,7 +670,7 @@ async fn clients_sweep(
     quick: bool,
     run_tag: &str,
 ) -> Result<Vec<ClientsRow>> {
-    use mlstore_bench::clients::{run as run_clients, Via};
+    use mlstore_bench::clients::{op_call, run_in_turns, Via};
     use mlstore_core::batcher::{BatcherConfig, PredictionBatcher};
     let (warmup, duration) = if quick {
         (Duration::from_millis(10), Duration::from_millis(50))
@@ -693,29 +693,53 @@ async fn clients_sweep(
         )
         .await?,
     );
-    let mut progress = Progress::new(Op::ALL.len() + clients.len());
+    let mut progress = Progress::new(Op::ALL.len());
+    let counts = clients
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut rows = Vec::new();
+    let mut batched = None;
     for op in Op::ALL {
         progress.step(&format!(
-            "{} {}: {} clients, in turns",
+            "{} {}: {counts} clients, in turns",
             backend.name(),
             op.label(),
-            clients
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
         ));
-        let cells = mlstore_bench::clients::run_in_turns(
-            store.clone(),
-            fixture.clone(),
-            op,
-            clients,
-            ROUNDS,
-            warmup,
-            duration,
-        )
-        .await;
+        let direct = op_call(store.clone(), fixture.clone(), op, Via::Store);
+        let mut contenders: Vec<_> = clients.iter().map(|&n| (direct.clone(), n)).collect();
+        // Single predictions through a batcher (one per number of producers) take turns with
+        // the direct writes they are compared with.
+        let mut batchers = Vec::new();
+        if op == Op::Store1 {
+            for &n in clients {
+                let batcher = Arc::new(PredictionBatcher::new(
+                    store.clone(),
+                    BatcherConfig::default(),
+                )?);
+                let via = Via::Batcher(batcher.clone());
+                contenders.push((op_call(store.clone(), fixture.clone(), op, via), n));
+                batchers.push(batcher);
+            }
+        }
+        let mut cells = run_in_turns(&contenders, ROUNDS, warmup, duration).await;
+        if !batchers.is_empty() {
+            let through = cells.split_off(clients.len());
+            let mut mean_batch = Vec::new();
+            for batcher in batchers {
+                let stats = batcher.close().await;
+                mean_batch.push(stats.stored as f64 / stats.batches.max(1) as f64);
+            }
+            batched = Some(ClientsRow {
+                backend,
+                label: "Store 1 via batcher".into(),
+                op,
+                batcher: true,
+                cells: through,
+                mean_batch,
+            });
+        }
         rows.push(ClientsRow {
             backend,
             label: op.label().to_string(),
@@ -725,40 +749,7 @@ async fn clients_sweep(
             mean_batch: Vec::new(),
         });
     }
-    let mut cells = Vec::new();
-    let mut mean_batch = Vec::new();
-    for &n in clients {
-        progress.step(&format!(
-            "{} store 1 through a batcher: {n} clients",
-            backend.name()
-        ));
-        let batcher = Arc::new(PredictionBatcher::new(
-            store.clone(),
-            BatcherConfig::default(),
-        )?);
-        cells.push(
-            run_clients(
-                store.clone(),
-                fixture.clone(),
-                Op::Store1,
-                Via::Batcher(batcher.clone()),
-                n,
-                warmup,
-                duration,
-            )
-            .await,
-        );
-        let stats = batcher.close().await;
-        mean_batch.push(stats.stored as f64 / stats.batches.max(1) as f64);
-    }
-    rows.push(ClientsRow {
-        backend,
-        label: "Store 1 via batcher".into(),
-        op: Op::Store1,
-        batcher: true,
-        cells,
-        mean_batch,
-    });
+    rows.extend(batched);
     progress.finish();
     Ok(rows)
 }
