@@ -93,27 +93,6 @@ pub async fn drive(call: Call, clients: usize, warmup: Duration, duration: Durat
     run.cell(clients)
 }
 
-/// Runs each of `calls` from `clients` tasks in turn, `rounds` times, each turn a warm-up of
-/// `warmup` (not counted) and `duration / rounds` counted: every call sees the same moments of
-/// the machine, so that a figure and the floor it is compared with drift together (one after
-/// the other, windows of a few seconds differ by up to a third on this kind of machine).
-pub async fn drive_sliced(
-    calls: &[Call],
-    clients: usize,
-    rounds: u32,
-    warmup: Duration,
-    duration: Duration,
-) -> Vec<Cell> {
-    let rounds = rounds.max(1);
-    let mut runs: Vec<Samples> = calls.iter().map(|_| Samples::default()).collect();
-    for _ in 0..rounds {
-        for (call, run) in calls.iter().zip(&mut runs) {
-            run.add(call, clients, warmup, duration / rounds).await;
-        }
-    }
-    runs.into_iter().map(|run| run.cell(clients)).collect()
-}
-
 /// What the clients of one call measured, over one or more windows.
 #[derive(Default)]
 struct Samples {

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use hyper::Method;
 
-use crate::clients::{drive_sliced, Call, Cell};
+use crate::clients::{run_in_turns, Call, Cell};
 use crate::conns::Conns;
 use crate::measure::Summary;
 
@@ -195,12 +195,12 @@ pub async fn sweep(
                 let floor = cells.pop().expect("three cells");
                 (cells.pop().expect("three cells"), floor, in_process)
             } else {
-                let calls = [
-                    http_call(op, &server_conns),
-                    floor_call(op, &floor_conns),
-                    store_call(op, &handle),
+                let contenders = [
+                    (http_call(op, &server_conns), n),
+                    (floor_call(op, &floor_conns), n),
+                    (store_call(op, &handle), n),
                 ];
-                let mut cells = drive_sliced(&calls, n, ROUNDS, warmup / 4, duration).await;
+                let mut cells = run_in_turns(&contenders, ROUNDS, warmup, duration).await;
                 let in_process = cells.pop().expect("three cells");
                 let floor = cells.pop().expect("three cells");
                 (cells.pop().expect("three cells"), floor, in_process)
