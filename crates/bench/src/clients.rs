@@ -28,7 +28,8 @@ pub enum Via {
 pub struct Cell {
     /// Concurrent clients.
     pub clients: usize,
-    /// Calls completed per second, all clients together.
+    /// Calls completed per second, all clients together (calls that ended inside the counted
+    /// windows, over their length).
     pub ops_per_s: f64,
     /// Latency of one call, as each client saw it.
     pub latency: Summary,
@@ -38,7 +39,7 @@ pub struct Cell {
     pub first_error: Option<String>,
 }
 
-/// One call of a measured operation: given a sequence number (unique within a run), the
+/// One call of a measured operation: given a sequence number (unique within a window), the
 /// future to await. Whatever the function does before returning the future (preparing the
 /// input) is not timed; the future is.
 pub type Call =
@@ -96,8 +97,11 @@ pub async fn drive(call: Call, clients: usize, warmup: Duration, duration: Durat
 /// What the clients of one call measured, over one or more windows.
 #[derive(Default)]
 struct Samples {
+    /// Latency of each call started in a counted window.
     samples: Vec<Duration>,
-    /// Time counted, all windows together.
+    /// Calls that completed in a counted window.
+    completed: u64,
+    /// Length of the counted windows, all together.
     counted: Duration,
     errors: u64,
     first_error: Option<String>,
@@ -115,6 +119,7 @@ impl Samples {
                 let (call, seq) = (call.clone(), seq.clone());
                 tokio::spawn(async move {
                     let mut samples = Vec::with_capacity(1024);
+                    let mut completed = 0u64;
                     let mut errors = 0u64;
                     let mut first_error = None;
                     loop {
@@ -124,23 +129,28 @@ impl Samples {
                             break;
                         }
                         let result = pending.await;
+                        let end = Instant::now();
+                        if end >= counting_from && end < deadline {
+                            completed += 1;
+                        }
                         if start < counting_from {
                             continue;
                         }
-                        samples.push(start.elapsed());
+                        samples.push(end - start);
                         if let Err(e) = result {
                             errors += 1;
                             first_error.get_or_insert(e);
                         }
                     }
-                    (samples, errors, first_error)
+                    (samples, completed, errors, first_error)
                 })
             })
             .collect();
         for task in tasks {
             match task.await {
-                Ok((s, e, first)) => {
+                Ok((s, completed, e, first)) => {
                     self.samples.extend(s);
+                    self.completed += completed;
                     self.errors += e;
                     if self.first_error.is_none() {
                         self.first_error = first;
@@ -153,13 +163,15 @@ impl Samples {
                 }
             }
         }
-        // Calls still running at the deadline finish after it: count the time they took.
-        self.counted += Instant::now().saturating_duration_since(counting_from);
+        // Throughput counts the calls that completed inside the window, over its length: the
+        // calls in flight when it opens (started in the warm-up) and when it closes are each
+        // partly inside, and counting calls by their start, over the time until the last one
+        // ends, would count the time of the first without their calls.
+        self.counted += duration;
     }
 
     fn cell(self, clients: usize) -> Cell {
-        let ops_per_s =
-            self.samples.len() as f64 / self.counted.as_secs_f64().max(f64::MIN_POSITIVE);
+        let ops_per_s = self.completed as f64 / self.counted.as_secs_f64().max(f64::MIN_POSITIVE);
         let latency = if self.samples.is_empty() {
             Summary::of(vec![Duration::ZERO])
         } else {

@@ -67,7 +67,12 @@ impl Conns {
     ) -> Result<Answer, String> {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut sender = match idle {
-            Some(sender) if !sender.is_closed() => sender,
+            // A kept connection the server has just closed may still look open: a new one
+            // is opened when it turns out not to be ready.
+            Some(mut sender) if !sender.is_closed() => match sender.ready().await {
+                Ok(()) => sender,
+                Err(_) => self.connect().await?,
+            },
             _ => self.connect().await?,
         };
         sender.ready().await.map_err(|e| e.to_string())?;

@@ -17,7 +17,8 @@
 //!   microsecond, a sleep and a wake-up several).
 //!
 //! SQLite accepts both settings only before it initializes. In a process that used SQLite
-//! before mlstore's first connection, they change nothing and SQLite runs as it would anyway.
+//! before mlstore's first connection, they change nothing and SQLite runs as it would anyway
+//! ([`spinning_mutexes`] says which).
 
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,10 +39,17 @@ pub fn spinning_mutexes() -> bool {
     SPINNING.load(Ordering::Acquire)
 }
 
-/// Tries of a held mutex before waiting for it the way SQLite does.
-const TRIES: u32 = 6;
+/// Tries of a held mutex before waiting for it the way SQLite does; between them 4, 8 and 16
+/// pauses (`spin_loop`): 28 in all, shorter than a sleep and a wake-up.
+const TRIES: u32 = 4;
 
 /// Applies the settings, once per process, before the first connection.
+///
+/// `sqlite3_config` is not thread-safe: the settings are made when mlstore opens SQLite first,
+/// and a program that also uses SQLite without mlstore should open its first store before
+/// other threads use SQLite. (Were another thread to initialize SQLite meanwhile, the mutex
+/// methods it reads are either SQLite's or the same methods with only the entry point, one
+/// pointer, replaced, and both work on the same mutexes.)
 pub(crate) fn configure() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -52,18 +60,15 @@ pub(crate) fn configure() {
         if rc != ffi::SQLITE_OK {
             return;
         }
-        // SAFETY: SQLite is not initialized (the call above succeeded), so no connection and
-        // no SQLite mutex exist. Initializing installs SQLite's mutex methods and shutting
-        // down again leaves them in its configuration (it only calls their xMutexEnd, a
-        // no-op for POSIX mutexes), where SQLITE_CONFIG_GETMUTEX reads them; the copy with
-        // one entry point replaced is installed with SQLITE_CONFIG_MUTEX, which SQLite copies,
-        // and used from the next initialization on (at the first connection). Each of these
-        // configuration calls takes one pointer to a `sqlite3_mutex_methods`.
+        // SAFETY: SQLite is not initialized (the call above succeeded). Allocating a static
+        // mutex runs only SQLite's mutex set-up (sqlite3MutexInit), which copies SQLite's own
+        // mutex methods into its configuration without initializing the rest of SQLite, where
+        // SQLITE_CONFIG_GETMUTEX reads them. The copy with one entry point replaced is
+        // installed with SQLITE_CONFIG_MUTEX (SQLite copies the struct) and used from then on:
+        // every other method, and so every mutex, stays SQLite's. Both configuration calls
+        // take one pointer to a `sqlite3_mutex_methods`; a static mutex is never freed.
         unsafe {
-            if ffi::sqlite3_initialize() != ffi::SQLITE_OK {
-                return;
-            }
-            if ffi::sqlite3_shutdown() != ffi::SQLITE_OK {
+            if ffi::sqlite3_mutex_alloc(ffi::SQLITE_MUTEX_STATIC_APP1).is_null() {
                 return;
             }
             let mut methods: ffi::sqlite3_mutex_methods = std::mem::zeroed();
@@ -113,8 +118,10 @@ unsafe extern "C" fn enter(mutex: *mut ffi::sqlite3_mutex) {
         if unsafe { try_enter(mutex) } == ffi::SQLITE_OK {
             return;
         }
-        for _ in 0..(4u32 << attempt) {
-            std::hint::spin_loop();
+        if attempt + 1 < TRIES {
+            for _ in 0..(4u32 << attempt) {
+                std::hint::spin_loop();
+            }
         }
     }
     // SAFETY: as above.

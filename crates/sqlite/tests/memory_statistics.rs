@@ -116,9 +116,8 @@ async fn sqlite_mutexes_stay_exclusive_with_the_spinning_entry() {
 #[test]
 fn sqlite_page_caches_share_no_lock() {
     // SAFETY: a NUL-terminated option name; the call only reads SQLite's compile options.
-    let used = unsafe {
-        rusqlite::ffi::sqlite3_compileoption_used(c"ENABLE_MEMORY_MANAGEMENT".as_ptr())
-    };
+    let used =
+        unsafe { rusqlite::ffi::sqlite3_compileoption_used(c"ENABLE_MEMORY_MANAGEMENT".as_ptr()) };
     assert_eq!(
         used, 0,
         "SQLite was built with SQLITE_ENABLE_MEMORY_MANAGEMENT: is LIBSQLITE3_FLAGS from \
