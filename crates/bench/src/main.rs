@@ -1080,16 +1080,34 @@ async fn run(args: Args) -> Result<()> {
     }
 
     println!("# mlstore benchmark\n");
-    println!(
-        "{} CPUs, {}; {} per operation after {} of warm-up{}. Times are per call through the public \
-         async API, one client. Baseline: the system mlstore replaces. Floor: the same SQL on a \
-         held driver connection (for Redis-cached reads: a raw Redis GET), measured in the same run.",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::env::consts::ARCH,
-        format_args!("{:?}", budget.measure),
-        format_args!("{:?}", budget.warmup),
-        if args.quick { " (--quick: a smoke run, not meaningful)" } else { "" }
-    );
+    if args.no_matrix {
+        println!(
+            "{} CPUs, {}{}; only the sections asked for (--no-matrix).",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            std::env::consts::ARCH,
+            if args.quick {
+                " (--quick: a smoke run, not meaningful)"
+            } else {
+                ""
+            }
+        );
+    } else {
+        println!(
+            "{} CPUs, {}; {} per operation after {} of warm-up{}. Times are per call through the \
+             public async API, one client. Baseline: the system mlstore replaces. Floor: the same \
+             SQL on a held driver connection (for Redis-cached reads: a raw Redis GET), measured \
+             in the same run.",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            std::env::consts::ARCH,
+            format_args!("{:?}", budget.measure),
+            format_args!("{:?}", budget.warmup),
+            if args.quick {
+                " (--quick: a smoke run, not meaningful)"
+            } else {
+                ""
+            }
+        );
+    }
 
     let mut progress = Progress::new(combos.len() * Op::ALL.len());
     let mut rows = Vec::new();
@@ -1344,11 +1362,12 @@ async fn run(args: Args) -> Result<()> {
         let clients: Vec<_> = clients_rows
             .iter()
             .flat_map(|r| {
-                r.cells.iter().map(move |c| {
+                r.cells.iter().enumerate().map(move |(i, c)| {
                     json!({
                         "backend": r.backend.name(),
                         "op": r.op.name(),
                         "through_batcher": r.batcher,
+                        "mean_batch": r.mean_batch.get(i),
                         "clients": c.clients,
                         "ops_per_s": c.ops_per_s,
                         "p50_us": c.latency.p50_us,
